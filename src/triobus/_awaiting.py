@@ -1,0 +1,108 @@
+"""The two ways to wait for an event: immediate (queue-jump) and queue order.
+
+``await event`` inside a handler processes the event at once, in the
+awaiting handler's task, on every bus whose serial slot that task already
+holds; holding the slot is what makes this safe from deadlock at any depth.
+On other buses the event moves to the front of the queue. The event's
+queued descendants are part of it (an event is a nursery of its children),
+so they are processed the same way before the wait for completion.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from ._context import active_frame
+from ._enums import EventConcurrency
+from ._event import BaseEvent, runtime_of
+from ._processing import event_concurrency, process_run
+from ._runtime import BusRun, EventRuntime, HandlerFrame, RunState
+
+E = TypeVar("E", bound=BaseEvent[Any])
+
+
+def _runtime(event: BaseEvent[Any]) -> EventRuntime:
+    runtime: EventRuntime | None = runtime_of(event)
+    if runtime is None:
+        raise RuntimeError(
+            f"{event.label} was never emitted: call bus.emit(event) before"
+            " awaiting it"
+        )
+    return runtime
+
+
+def _check_not_own_ancestor(event: BaseEvent[Any], frame: HandlerFrame) -> None:
+    for outer in frame.chain():
+        if outer.event is event:
+            raise RuntimeError(
+                f"handler {outer.handler.label} awaited {event.label}, which cannot"
+                " complete before that handler returns"
+            )
+
+
+def _holds_slot(frame: HandlerFrame, run: BusRun) -> bool:
+    mode = event_concurrency(run.event, run.bus)
+    if mode is EventConcurrency.PARALLEL:
+        return True
+    if mode is EventConcurrency.GLOBAL_SERIAL:
+        return frame.holds_global
+    return run.bus.id in frame.held
+
+
+def _queued_runs(event: BaseEvent[Any]) -> list[BusRun]:
+    """Queued runs of ``event`` and its linked descendants, parents first."""
+    found: list[BusRun] = []
+    pending = [event]
+    while pending:
+        current = pending.pop(0)
+        runtime: EventRuntime = runtime_of(current)
+        if runtime.done.is_set():
+            continue
+        found.extend(r for r in runtime.runs.values() if r.state is RunState.QUEUED)
+        pending.extend(
+            c for c in runtime.children if c.event_blocks_parent_completion
+        )
+    return found
+
+
+async def wait_immediate(event: E) -> E:
+    """``await event``: process it now if possible, then wait for completion."""
+    runtime = _runtime(event)
+    frame = active_frame()
+    if frame is not None and not runtime.done.is_set():
+        _check_not_own_ancestor(event, frame)
+        progressed = True
+        while progressed and not runtime.done.is_set():
+            progressed = False
+            for run in _queued_runs(event):
+                if run.state is not RunState.QUEUED:
+                    continue  # processed meanwhile by an earlier pass
+                if _holds_slot(frame, run):
+                    await process_run(run.bus, run, frame)
+                    progressed = True
+                else:
+                    run.bus._move_to_front(run)  # noqa: SLF001
+    elif not runtime.done.is_set():
+        for run in list(runtime.runs.values()):
+            run.bus._move_to_front(run)  # noqa: SLF001
+    await runtime.done.wait()
+    return event
+
+
+async def wait_queue_order(event: E) -> E:
+    """``await event.event_completed()``: wait without reordering anything."""
+    runtime = _runtime(event)
+    frame = active_frame()
+    if frame is not None and not runtime.done.is_set():
+        _check_not_own_ancestor(event, frame)
+        for run in _queued_runs(event):
+            if event_concurrency(run.event, run.bus) is not EventConcurrency.PARALLEL:
+                if _holds_slot(frame, run):
+                    raise RuntimeError(
+                        f"handler {frame.handler.label} waits in queue order for"
+                        f" {event.label}, which is queued on {run.bus.label} behind"
+                        " the handler's own event and cannot finish until the"
+                        " handler returns; use 'await event' to process it now"
+                    )
+    await runtime.done.wait()
+    return event

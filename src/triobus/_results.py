@@ -1,0 +1,156 @@
+"""Per-handler results: the :class:`EventResult` record."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+import trio
+
+from ._enums import EventResultStatus
+from ._util import new_id, utc_now
+
+if TYPE_CHECKING:
+    from ._event import BaseEvent
+
+T = TypeVar("T")
+
+_FINAL = frozenset({EventResultStatus.COMPLETED, EventResultStatus.ERROR})
+_UNSET: Any = object()
+
+
+@attrs.define(eq=False)
+class EventResult(Generic[T]):
+    """What one handler did with one event on one bus.
+
+    A result starts ``pending``, becomes ``started`` when its handler is
+    called, and ends ``completed`` (with ``result``) or ``error`` (with
+    ``error``). Once ended it never changes again through the bus; only
+    :meth:`update`, meant for seeding and rehydration, can rewrite it.
+
+    ``await result`` waits until it has ended, then returns the value or
+    raises the error.
+    """
+
+    event_id: str
+    handler_id: str
+    handler_name: str
+    eventbus_id: str
+    eventbus_name: str
+    timeout: float | None = None
+    id: str = attrs.field(factory=new_id)
+    status: EventResultStatus = EventResultStatus.PENDING
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    result: T | None = None
+    error: BaseException | None = None
+    event_children: list[BaseEvent[Any]] = attrs.field(factory=list)
+    # Keys written by peers that triobus has no field for (for example the
+    # extra ``handler_*`` keys of abxbus); kept so they are written back out.
+    extra: dict[str, object] = attrs.field(factory=dict, repr=False)
+    _foreign_children: list[str] = attrs.field(
+        factory=list, repr=False, alias="foreign_children"
+    )
+    _result_type: object = attrs.field(default=None, repr=False, alias="result_type")
+    _done: trio.Event | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def is_final(self) -> bool:
+        """True once the result is ``completed`` or ``error``."""
+        return self.status in _FINAL
+
+    @property
+    def child_ids(self) -> list[str]:
+        """Ids of the children, including those known only by id from JSON."""
+        return [*self._foreign_children, *(c.event_id for c in self.event_children)]
+
+    @property
+    def label(self) -> str:
+        """``handler_name#abcd``, as used in logs and messages."""
+        return f"{self.handler_name}#{self.handler_id[-4:]}"
+
+    def update(
+        self,
+        *,
+        status: EventResultStatus | str | None = None,
+        result: object = _UNSET,
+        error: BaseException | None = None,
+    ) -> EventResult[T]:
+        """Change this result by hand, for seeding and rehydration.
+
+        A ``result`` is validated against the event's result type; an
+        ``error`` sets the status to ``error``.
+
+        Args:
+            status: The new status.
+            result: The new value; validated like a handler's return value.
+            error: The new error; implies status ``error``.
+
+        Returns:
+            This result, for chaining.
+
+        Raises:
+            EventResultTypeError: ``result`` does not fit the result type.
+        """
+        if result is not _UNSET:
+            from ._serialization import validate_result  # noqa: PLC0415
+
+            self.result = validate_result(self._result_type, result, self.label)
+            if status is None:
+                status = EventResultStatus.COMPLETED
+        if error is not None:
+            self.error = error
+            status = EventResultStatus.ERROR
+        if status is not None:
+            self.status = EventResultStatus(status)
+            now = utc_now()
+            if self.status is not EventResultStatus.PENDING and not self.started_at:
+                self.started_at = now
+            if self.status in _FINAL:
+                self.completed_at = self.completed_at or now
+                self._set_done()
+        return self
+
+    # The bus moves results through their states with these three methods.
+
+    def _start(self) -> None:
+        self.status = EventResultStatus.STARTED
+        self.started_at = utc_now()
+
+    def _finish(self, value: T | None) -> None:
+        self.result = value
+        self.status = EventResultStatus.COMPLETED
+        self.completed_at = utc_now()
+        self._set_done()
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self.status = EventResultStatus.ERROR
+        self.completed_at = utc_now()
+        self._set_done()
+
+    def _set_done(self) -> None:
+        if self._done is not None:
+            self._done.set()
+
+    async def wait(self) -> T | None:
+        """Wait until this result has ended; return its value or raise its error.
+
+        Raises:
+            BaseException: Whatever the handler raised (or the timeout and
+                cancellation errors the bus recorded for it).
+        """
+        if self.is_final:
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._done is None:
+                self._done = trio.Event()
+            await self._done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def __await__(self) -> Generator[Any, None, T | None]:
+        return self.wait().__await__()
