@@ -7,7 +7,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Optional, TypeVar, Union, cast
+from typing import Annotated, Any, Literal, TypeVar, Union, cast
 
 import abxbus
 import attrs
@@ -21,6 +21,7 @@ from abxbus.jsonschema import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import triobus._schema
 from triobus._schema import (
     JSON_SCHEMA_DRAFT,
     _read_schema_cached,  # pyright: ignore[reportPrivateUsage]
@@ -69,7 +70,7 @@ class Shape:
     meta: dict[str, float] = attrs.Factory(dict)
     kind: Literal["open", "closed"] = "closed"
     size: tuple[int, int] = (1, 1)
-    colours: Optional[Colour] = None
+    colours: Colour | None = None
 
 
 @attrs.define
@@ -138,7 +139,7 @@ def _pydantic_twins() -> dict[str, type[pydantic.BaseModel]]:
         meta: dict[str, float] = pydantic.Field(default_factory=dict)
         kind: Literal["open", "closed"] = "closed"
         size: tuple[int, int] = (1, 1)
-        colours: Optional[Colour] = None
+        colours: Colour | None = None
 
     class Tree(pydantic.BaseModel):
         """A tree of integers."""
@@ -226,9 +227,10 @@ def test_no_result_type_gives_no_schema() -> None:
             dict[int, str],
             {"additionalProperties": {"type": "string"}, "type": "object"},
         ),
-        (Optional[str], {"anyOf": [{"type": "string"}, {"type": "null"}]}),
+        (str | None, {"anyOf": [{"type": "string"}, {"type": "null"}]}),
         (
-            Union[None, int, str],
+            # typing's spelling, with None first on purpose: null still goes last.
+            Union[None, int, str],  # noqa: UP007
             {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
         ),
         (str | int, {"anyOf": [{"type": "string"}, {"type": "integer"}]}),
@@ -385,11 +387,39 @@ def test_returned_schema_is_a_copy_the_caller_may_change() -> None:
 
 def test_union_member_order_survives_the_cache() -> None:
     """Equal unions in different orders keep their own ``anyOf`` order."""
-    first = type_to_schema(Union[int, str])
-    second = type_to_schema(Union[str, int])
+    first = type_to_schema(int | str)
+    second = type_to_schema(str | int)
 
     assert first == draft({"anyOf": [{"type": "integer"}, {"type": "string"}]})
     assert second == draft({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+
+
+def test_union_members_with_one_schema_are_written_once() -> None:
+    """Members that write the same schema collapse, and a lone one stands alone."""
+    assert type_to_schema(list[int] | tuple[int, ...]) == draft(
+        {"items": {"type": "integer"}, "type": "array"}
+    )
+    assert type_to_schema(Annotated[None, "metadata"] | None) == draft({"type": "null"})
+    assert type_to_schema(Any | object) == {}
+
+
+def test_union_members_that_differ_only_in_json_type_stay_apart() -> None:
+    """``1`` and ``True`` are equal in Python but not in JSON, so both remain."""
+    assert type_to_schema(Literal[1] | Literal[True]) == draft(
+        {
+            "anyOf": [
+                {"const": 1, "type": "integer"},
+                {"const": True, "type": "boolean"},
+            ]
+        }
+    )
+
+
+def test_union_nested_through_annotated_is_flattened() -> None:
+    """A union inside ``Annotated`` joins the outer union, as pydantic writes it."""
+    assert type_to_schema(int | Annotated[str | None, "metadata"]) == draft(
+        {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]}
+    )
 
 
 def test_repeated_writes_are_served_from_the_cache() -> None:
@@ -419,12 +449,12 @@ class _NotJSONEnum(enum.Enum):
         (bytes, "bytes"),
         (complex, "complex"),
         (T, "~T"),
-        (typing.Callable[[], int], "Callable"),  # noqa: UP006
+        (typing.Callable[[], int], "Callable"),
         (dict[tuple[int, int], str], "tuple[int, int]"),
         (list[bytes], "bytes"),
         (Literal[b"raw"], "b'raw'"),
         (_NotJSONEnum, "_NotJSONEnum"),
-        (Optional[HoldsBytes], "bytes"),
+        (HoldsBytes | None, "bytes"),
     ],
 )
 def test_unsupported_types_raise_type_error_naming_them(
@@ -447,7 +477,7 @@ def test_unsupported_field_type_is_located_by_a_note() -> None:
 
 def test_unresolvable_annotation_raises_type_error() -> None:
     """A field annotation that does not evaluate is a TypeError, not NameError."""
-    with pytest.raises(TypeError, match="Dangling.*do not resolve"):
+    with pytest.raises(TypeError, match=r"Dangling.*do not resolve"):
         type_to_schema(Dangling)
 
 
@@ -475,12 +505,12 @@ WIRE_TYPES: list[object] = [
     tuple[int, ...],
     tuple[int, str],
     tuple[()],
-    Optional[str],
-    Optional[Any],
+    str | None,
+    Any | None,
     str | int,
     int | str | None,
-    Union[None, int, str],
-    list[Optional[int]],
+    Union[None, int, str],  # noqa: UP007 (typing's spelling, None first)
+    list[int | None],
     Literal["a"],
     Literal["a", "b"],
     Literal[1, 2],
@@ -490,15 +520,19 @@ WIRE_TYPES: list[object] = [
     Literal["a", None],
     Literal[1.5],
     Literal[Colour.RED],
-    Optional[Literal["a", "b"]],
-    Union[Literal["a"], Literal["b"]],
+    Literal["a", "b"] | None,
+    Literal["a"] | Literal["b"],
     Colour,
     Size,
     Mixed,
     list[Colour],
-    Optional[Colour],
+    Colour | None,
     dict[str, Colour],
     Annotated[int, "metadata"],
+    list[int] | tuple[int, ...],
+    Any | object,
+    Literal[1] | Literal[True],
+    int | Annotated[str | None, "metadata"],
 ]
 
 
@@ -518,8 +552,12 @@ ATTRS_CASES: list[tuple[object, object]] = [
     (Tree, TWINS["Tree"]),
     (Empty, TWINS["Empty"]),
     (list[Tree], list[TWINS["Tree"]]),  # type: ignore[misc]
-    (Optional[Shape], Optional[TWINS["Shape"]]),  # type: ignore[misc]
+    (Shape | None, TWINS["Shape"] | None),
     (dict[str, Point], dict[str, TWINS["Point"]]),  # type: ignore[misc]
+    (
+        Point | Annotated[Point, "metadata"] | None,
+        TWINS["Point"] | Annotated[TWINS["Point"], "metadata"] | None,  # type: ignore[misc]
+    ),
 ]
 
 
@@ -582,20 +620,20 @@ READ_CASES: list[tuple[object, object]] = [
     (tuple[int, ...], list[int]),
     (tuple[int, str], tuple[int, str]),
     (tuple[()], tuple[()]),
-    (Optional[str], Optional[str]),
-    (str | int, Union[str, int]),
+    (str | None, str | None),
+    (str | int, str | int),
     (Literal["a"], Literal["a"]),
     (Literal["a", "b"], Literal["a", "b"]),
     (Literal[1, "a"], Literal[1, "a"]),
     (Colour, Literal["red", "green"]),
     (Size, Literal[1, 2]),
     (list[Colour], list[Literal["red", "green"]]),
-    (Optional[Colour], Optional[Literal["red", "green"]]),
+    (Colour | None, Literal["red", "green"] | None),
     (TWINS["Point"], dict[str, Any]),
     (TWINS["Shape"], dict[str, Any]),
     (TWINS["Tree"], dict[str, Any]),
     (list[TWINS["Point"]], list[dict[str, Any]]),  # type: ignore[misc]
-    (Optional[TWINS["Point"]], Optional[dict[str, Any]]),  # type: ignore[misc]
+    (TWINS["Point"] | None, dict[str, Any] | None),
 ]
 
 
@@ -615,13 +653,13 @@ def test_schemas_written_by_abxbus_read_back_as_expected_types(
     [
         ({}, Any),
         ({"title": "Anything", "description": "no constraints"}, Any),
-        ({"type": ["string", "null"]}, Optional[str]),
+        ({"type": ["string", "null"]}, str | None),
         (
             {"type": ["array", "null"], "items": {"type": "integer"}},
-            Optional[list[int]],
+            list[int] | None,
         ),
         ({"type": []}, Any),
-        ({"oneOf": [{"type": "integer"}, {"type": "boolean"}]}, Union[int, bool]),
+        ({"oneOf": [{"type": "integer"}, {"type": "boolean"}]}, int | bool),
         ({"anyOf": []}, Any),
         ({"allOf": [{"type": "string"}]}, str),
         ({"allOf": [{"type": "string"}, {"minLength": 1}]}, Any),
@@ -672,6 +710,22 @@ def test_schemas_written_by_abxbus_read_back_as_expected_types(
             list[Any],
         ),
         ({"type": "array", "items": {"$ref": "#"}}, list[Any]),
+        (
+            {
+                "$defs": {"pair": [{"type": "string"}, {"type": "integer"}]},
+                "items": {"$ref": "#/$defs/pair/1"},
+                "type": "array",
+            },
+            list[int],
+        ),
+        (
+            {
+                "$defs": {"pair": [{"type": "string"}]},
+                "items": {"$ref": "#/$defs/pair/1"},
+                "type": "array",
+            },
+            list[Any],
+        ),
     ],
 )
 def test_schemas_read_back_as_the_expected_types(
@@ -692,6 +746,32 @@ def test_schema_nested_past_the_limit_reads_as_any_there() -> None:
     while typing.get_origin(result) is list:
         result = typing.get_args(result)[0]
     assert result is Any
+
+
+def test_references_shared_many_times_are_resolved_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Definitions that each use the next twice do not cost exponential time."""
+    levels = 12
+    defs: dict[str, object] = {f"d{levels}": {"type": "integer"}}
+    expected: object = int
+    for level in reversed(range(levels)):
+        ref = {"$ref": f"#/$defs/d{level + 1}"}
+        defs[f"d{level}"] = {"type": "array", "prefixItems": [ref, ref]}
+        expected = tuple[expected, expected]  # type: ignore[valid-type]
+    schema = {"$defs": defs, "$ref": "#/$defs/d0"}
+
+    lookups: list[str] = []
+    resolve = triobus._schema._resolve_pointer  # pyright: ignore[reportPrivateUsage]
+
+    def counting(root: object, ref: str) -> object:
+        lookups.append(ref)
+        return resolve(root, ref)
+
+    monkeypatch.setattr(triobus._schema, "_resolve_pointer", counting)
+
+    assert schema_to_type(schema) == expected
+    assert len(lookups) == levels + 2
 
 
 def test_schema_json_cannot_hold_is_still_read() -> None:
@@ -735,8 +815,10 @@ _LITERAL_VALUES = st.one_of(
 )
 _LEAVES = st.one_of(
     st.sampled_from(
-        [str, int, float, bool, type(None), Any, object]
-        + [list, set, frozenset, tuple, dict]
+        [
+            *(str, int, float, bool, type(None), Any, object),
+            *(list, set, frozenset, tuple, dict),
+        ]
     ),
     st.lists(_LITERAL_VALUES, min_size=1, max_size=3).map(
         lambda values: make_literal(tuple(values))
@@ -831,15 +913,14 @@ def test_generated_types_round_trip_through_json_text(result_type: object) -> No
 
 
 @settings(max_examples=100)
-@given(result_types(annotated=False))
+@given(result_types())
 def test_generated_types_get_the_schema_abxbus_writes(result_type: object) -> None:
     """For any type from the grammar, abxbus writes the schema we write.
 
     This calls the function abxbus's ``event_result_type`` serialiser calls,
     not ``BaseEvent[T]``: pydantic caches parametrised classes by equality, so
     ``BaseEvent[Literal[1, 2]]`` would return a class made for an earlier
-    ``Literal[2, 1]`` and its enum order. ``Annotated`` is left out of the
-    grammar here, since pydantic reads some metadata as constraints.
+    ``Literal[2, 1]`` and its enum order.
     """
     ours = type_to_schema(result_type)
     theirs = pydantic_model_to_json_schema(result_type)

@@ -14,7 +14,13 @@ import attrs
 import trio
 
 from ._context import active_frame
-from ._enums import EventConcurrency, EventStatus, HandlerCompletion, HandlerConcurrency
+from ._enums import (
+    EventConcurrency,
+    EventStatus,
+    HandlerCompletion,
+    HandlerConcurrency,
+    parse_mode,
+)
 from ._errors import BusClosedError, BusNotRunningError, EventHandlerCancelledError
 from ._event import (
     BaseEvent,
@@ -138,9 +144,15 @@ class EventBus:
         self.name = name
         self.id = new_id()
         self.label = f"{name}#{self.id[-4:]}"
-        self.event_concurrency = EventConcurrency(event_concurrency)
-        self.event_handler_concurrency = HandlerConcurrency(event_handler_concurrency)
-        self.event_handler_completion = HandlerCompletion(event_handler_completion)
+        self.event_concurrency = parse_mode(
+            EventConcurrency, event_concurrency, "event_concurrency"
+        )
+        self.event_handler_concurrency = parse_mode(
+            HandlerConcurrency, event_handler_concurrency, "event_handler_concurrency"
+        )
+        self.event_handler_completion = parse_mode(
+            HandlerCompletion, event_handler_completion, "event_handler_completion"
+        )
         self.event_timeout = event_timeout
         self.event_slow_timeout = event_slow_timeout
         self.event_handler_slow_timeout = event_handler_slow_timeout

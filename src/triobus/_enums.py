@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
+
+
+M = TypeVar("M", bound="StrEnum")
 
 
 class EventStatus(StrEnum):
@@ -51,3 +55,17 @@ class HandlerCompletion(StrEnum):
 
     ALL = "all"
     FIRST = "first"
+
+
+def parse_mode(enum: type[M], value: object, option: str) -> M:
+    """Turn a mode given as a member or plain string into the member.
+
+    Raises:
+        ValueError: ``value`` is not one of the mode's values; the message
+            lists the allowed ones.
+    """
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum)
+        raise ValueError(f"{option} must be one of {allowed}, got {value!r}") from None

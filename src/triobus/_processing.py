@@ -104,7 +104,9 @@ async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) ->
     now = trio.current_time()
     deadline = now + budget if budget is not None else math.inf
     if runtime.cap < deadline:
-        if runtime.cap < math.inf:
+        # Only a budget the event asked for itself is worth a warning; the
+        # bus default routinely outlasts what a nested parent has left.
+        if event.event_timeout and runtime.cap < math.inf:
             logger.warning(
                 "%s on %s: its budget (%s) reaches past what its parent has left"
                 " (%.3fs); the parent's deadline applies",
@@ -355,7 +357,9 @@ async def _call(
         coro: Any = context.run(handler.handler, event)
         return await _in_context(context, coro.__await__())
     value = context.run(handler.handler, event)
-    if inspect.isawaitable(value):
+    # A returned event (what a forwarder such as ``other_bus.emit`` returns)
+    # is a result, not something to wait for.
+    if inspect.isawaitable(value) and not isinstance(value, BaseEvent):
         awaitable: Awaitable[object] = value
         return await _in_context(context, awaitable.__await__())
     return value

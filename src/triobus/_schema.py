@@ -28,12 +28,17 @@ consequence of the wire format rather than a choice:
   ``set[Any]``, ``set[Any]``, ``list[Any]`` and ``dict[str, Any]``.
 - ``dict[int, X]`` reads back as ``dict[str, X]``: JSON object keys are
   strings.
+- An array with ``prefixItems`` reads back as a fixed ``tuple[...]`` of those
+  items, even when the schema would let more items follow (pydantic never
+  writes such a schema, and a tuple has no way to say it).
 - ``Annotated[X, ...]`` is written as ``X``; the metadata is not carried.
 - An enum reads back as the ``Literal`` of its values, and an object with
   ``properties`` (an attrs class here, a pydantic model in abxbus) as
   ``dict[str, Any]``, since the receiving process may have no such class.
 - Union members keep their order except that ``None`` moves to the end;
   unions compare equal regardless of order, so this is invisible to ``==``.
+  Members that write the same schema are written once, as pydantic does, so
+  ``list[int] | tuple[int, ...]`` reads back as ``list[int]``.
 
 Reading never fails on a well-formed dict: whatever cannot be mapped to a
 type (``allOf`` with several members, ``not``, references outside the
@@ -84,9 +89,6 @@ _FACTORY_TYPE: Final[type[object]] = type(attrs.Factory(object))
 # Keywords whose values are data, not schemas: they are neither key-sorted nor
 # searched for references.
 _DATA_KEYWORDS: Final = frozenset({"const", "default", "enum", "examples"})
-
-# Keywords whose values map names to schemas.
-_SCHEMA_MAPS: Final = frozenset({"$defs", "properties"})
 
 _TUPLE_GENERIC: Final[object] = typing.Tuple  # noqa: UP006
 
@@ -538,7 +540,7 @@ def _finalise(node: object, refs: Mapping[type, str], *, names: bool = False) ->
             ordered = dict(sorted(cast(_Schema, value).items()))
             result[key] = _finalise(ordered, refs, names=True)
         else:
-            result[key] = _finalise(value, refs, names=key in _SCHEMA_MAPS)
+            result[key] = _finalise(value, refs, names=key == "properties")
     return result
 
 
@@ -565,6 +567,10 @@ class _SchemaReader:
     def __init__(self, root: object) -> None:
         self._root = root
         self._resolving: set[str] = set()
+        # Each reference is read once: a document whose definitions refer to
+        # each other twice over would otherwise cost time exponential in its
+        # size, and documents come from the network.
+        self._resolved: dict[str, object] = {}
 
     def read(self) -> object:
         """Read the whole document."""
@@ -614,14 +620,19 @@ class _SchemaReader:
         # which no plain type can spell.
         if ref in self._resolving:
             return Any
+        if ref in self._resolved:
+            return self._resolved[ref]
         target = _resolve_pointer(self._root, ref)
         if target is None:
             return Any
+
         self._resolving.add(ref)
         try:
-            return self._read(target, depth)
+            result = self._read(target, depth)
         finally:
             self._resolving.discard(ref)
+        self._resolved[ref] = result
+        return result
 
     def _read_typed(
         self, schema: Mapping[str, object], json_type: str, depth: int
@@ -673,9 +684,13 @@ def _resolve_pointer(root: object, ref: str) -> object | None:
     for raw in ref[2:].split("/"):
         part = raw.replace("~1", "/").replace("~0", "~")
         mapping = _mapping(node)
-        if mapping is None or part not in mapping:
+        items = _sequence(node)
+        if mapping is not None and part in mapping:
+            node = mapping[part]
+        elif items is not None and part.isdigit() and int(part) < len(items):
+            node = items[int(part)]
+        else:
             return None
-        node = mapping[part]
     return node
 
 
