@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 import triobus._schema
 from triobus._schema import (
     JSON_SCHEMA_DRAFT,
-    _read_schema_cached,  # pyright: ignore[reportPrivateUsage]
-    _write_schema_cached,  # pyright: ignore[reportPrivateUsage]
+    _read_schema_cached,
+    _write_schema_cached,
     schema_to_type,
     type_to_schema,
 )
@@ -114,7 +114,7 @@ class HoldsBytes:
 
 @attrs.define
 class Dangling:
-    other: NotDefinedAnywhere  # type: ignore[name-defined]  # noqa: F821
+    other: NotDefinedAnywhere  # noqa: F821
 
 
 T = TypeVar("T")
@@ -160,7 +160,7 @@ TWINS = _pydantic_twins()
 
 def abxbus_schema(result_type: object) -> object:
     """Return the ``event_result_type`` abxbus writes for ``result_type``."""
-    event_class = abxbus.BaseEvent[result_type]  # type: ignore[valid-type]
+    event_class = abxbus.BaseEvent[result_type]
     dumped = event_class(event_type="Probe").model_dump(mode="json")
     return dumped["event_result_type"]
 
@@ -551,12 +551,12 @@ ATTRS_CASES: list[tuple[object, object]] = [
     (Shape, TWINS["Shape"]),
     (Tree, TWINS["Tree"]),
     (Empty, TWINS["Empty"]),
-    (list[Tree], list[TWINS["Tree"]]),  # type: ignore[misc]
+    (list[Tree], list[TWINS["Tree"]]),
     (Shape | None, TWINS["Shape"] | None),
-    (dict[str, Point], dict[str, TWINS["Point"]]),  # type: ignore[misc]
+    (dict[str, Point], dict[str, TWINS["Point"]]),
     (
         Point | Annotated[Point, "metadata"] | None,
-        TWINS["Point"] | Annotated[TWINS["Point"], "metadata"] | None,  # type: ignore[misc]
+        TWINS["Point"] | Annotated[TWINS["Point"], "metadata"] | None,
     ),
 ]
 
@@ -632,7 +632,7 @@ READ_CASES: list[tuple[object, object]] = [
     (TWINS["Point"], dict[str, Any]),
     (TWINS["Shape"], dict[str, Any]),
     (TWINS["Tree"], dict[str, Any]),
-    (list[TWINS["Point"]], list[dict[str, Any]]),  # type: ignore[misc]
+    (list[TWINS["Point"]], list[dict[str, Any]]),
     (TWINS["Point"] | None, dict[str, Any] | None),
 ]
 
@@ -758,17 +758,18 @@ def test_references_shared_many_times_are_resolved_once(
     for level in reversed(range(levels)):
         ref = {"$ref": f"#/$defs/d{level + 1}"}
         defs[f"d{level}"] = {"type": "array", "prefixItems": [ref, ref]}
-        expected = tuple[expected, expected]  # type: ignore[valid-type]
+        expected = tuple[expected, expected]
     schema = {"$defs": defs, "$ref": "#/$defs/d0"}
 
     lookups: list[str] = []
-    resolve = triobus._schema._resolve_pointer  # pyright: ignore[reportPrivateUsage]
+    resolve = triobus._schema._resolve_pointer
 
     def counting(root: object, ref: str) -> object:
         lookups.append(ref)
         return resolve(root, ref)
 
     monkeypatch.setattr(triobus._schema, "_resolve_pointer", counting)
+    _read_schema_cached.cache_clear()
 
     assert schema_to_type(schema) == expected
     assert len(lookups) == levels + 2
@@ -842,13 +843,13 @@ def result_types(
     if depth == 0:
         return _LEAVES
     inner = result_types(depth - 1, annotated=annotated)
-    wrapped = inner.map(lambda arg: Annotated[arg, "metadata"])  # type: ignore[valid-type]
+    wrapped = inner.map(lambda arg: Annotated[arg, "metadata"])
     return st.one_of(
         _LEAVES,
         inner.map(_alias(list)),
         inner.map(_alias(set)),
         inner.map(_alias(frozenset)),
-        inner.map(lambda arg: tuple[arg, ...]),  # type: ignore[valid-type]
+        inner.map(lambda arg: tuple[arg, ...]),
         st.lists(inner, max_size=3).map(
             lambda args: types.GenericAlias(tuple, tuple(args))
         ),
@@ -970,5 +971,5 @@ def test_any_dict_reads_as_a_type_without_raising(schema: dict[str, object]) -> 
     assert (
         result is Any
         or typing.get_origin(result) is not None
-        or (isinstance(result, type))
+        or isinstance(result, type)
     )

@@ -6,6 +6,12 @@ holds; holding the slot is what makes this safe from deadlock at any depth.
 On other buses the event moves to the front of the queue. The event's
 queued descendants are part of it (an event is a nursery of its children),
 so they are processed the same way before the wait for completion.
+
+A handler that waits for an event queued on another bus lends it its slots:
+while it is blocked, nothing else can use them, so the awaited event's own
+handlers may queue-jump their children onto the lender's buses. Without
+this, a parent on bus A awaiting a child on bus B that awaits a grandchild
+on A would deadlock.
 """
 
 from __future__ import annotations
@@ -81,8 +87,17 @@ async def wait_immediate(event: E) -> E:
                     await process_run(run.bus, run, frame)
                     progressed = True
                 else:
+                    if run.borrowed is None:
+                        run.borrowed = frame
                     run.bus._move_to_front(run)  # noqa: SLF001
-    elif not runtime.done.is_set():
+        try:
+            await runtime.done.wait()
+        finally:
+            for run in runtime.runs.values():
+                if run.borrowed is frame and run.state is RunState.QUEUED:
+                    run.borrowed = None  # the lender stopped waiting
+        return event
+    if not runtime.done.is_set():
         for run in list(runtime.runs.values()):
             run.bus._move_to_front(run)  # noqa: SLF001
     await runtime.done.wait()

@@ -6,8 +6,8 @@ import contextvars
 import logging
 import math
 import types
-from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, Self, TypeVar
 
 import attrs
@@ -31,6 +31,7 @@ from ._event import (
     set_runtime,
 )
 from ._handlers import EventHandler, HandlerFunc
+from ._history import History, make_predicate
 from ._locks import global_lock
 from ._processing import event_concurrency, process_run
 from ._results import EventResult
@@ -172,10 +173,9 @@ class EventBus:
         self._queued = 0
         self._running = 0
         self._completed = 0
-        self._dropped = 0
         self._refused = 0
-        self._unfinished = 0  # history entries not completed yet
-        self._history: OrderedDict[str, BaseEvent[Any]] = OrderedDict()
+        self._room_lot = trio.lowlevel.ParkingLot()
+        self._history = History(max_history_size, max_history_drop)
         self._slow = SlowWatcher()
         self._close_requested = trio.Event()
         self._closed = trio.Event()
@@ -194,6 +194,8 @@ class EventBus:
         *,
         handler_timeout: float | None = None,
         handler_slow_timeout: float | None = None,
+        run_in_thread: bool = False,
+        thread_limiter: trio.CapacityLimiter | None = None,
     ) -> EventHandler:
         """Register ``handler`` for an event class, ``event_type`` or ``"*"``.
 
@@ -203,6 +205,10 @@ class EventBus:
             handler: Any callable taking the event; async or sync.
             handler_timeout: This registration's own budget in seconds.
             handler_slow_timeout: Warn when one call runs longer than this.
+            run_in_thread: Run a sync handler in a worker thread (see
+                :doc:`/timeouts`); it may then be cut off by budgets, but the
+                thread itself keeps running until the function returns.
+            thread_limiter: Capacity limiter for those threads.
 
         Returns:
             The registration record; pass it (or its id) to :meth:`off`.
@@ -219,7 +225,13 @@ class EventBus:
             eventbus_id=self.id,
             handler_timeout=handler_timeout,
             handler_slow_timeout=handler_slow_timeout,
+            run_in_thread=run_in_thread,
+            thread_limiter=thread_limiter,
         )
+        if run_in_thread and entry.is_async:
+            raise TypeError(
+                f"run_in_thread is for sync handlers; {entry.handler_name} is async"
+            )
         self._handlers.setdefault(pattern, {})[entry.id] = entry
         self._registered += 1
         self._order[entry.id] = self._registered
@@ -298,6 +310,9 @@ class EventBus:
                 the event is neither queued nor kept.
             RuntimeError: The event already completed elsewhere.
         """
+        return self._emit(event, count_refusal=True)
+
+    def _emit(self, event: E, *, count_refusal: bool) -> E:
         if not isinstance(event, BaseEvent):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"emit takes an event, got {event!r}")
         state = self._state
@@ -328,7 +343,7 @@ class EventBus:
                 f"{event.label} has already completed; emit event.event_reset()"
                 " to send a fresh copy"
             )
-        self._check_room()
+        self._check_room(count_refusal)
 
         if runtime is None:
             runtime = EventRuntime(context=contextvars.copy_context())
@@ -340,7 +355,7 @@ class EventBus:
         runtime.runs[self.id] = run
         runtime.pending += 1
         event.event_pending_bus_count = runtime.pending
-        self._remember(event)
+        self._history.add(event)
         self._queued += 1
         if event_concurrency(event, self) is EventConcurrency.PARALLEL:
             nursery = self._nursery
@@ -351,19 +366,40 @@ class EventBus:
             self._queue_lot.unpark()
         return event
 
-    def _check_room(self) -> None:
+    async def emit_wait(self, event: E) -> E:
+        """Emit, waiting for room when the bus cannot take the event now.
+
+        The async partner of :meth:`emit`, as ``send`` is of
+        ``send_nowait`` on a Trio channel: where ``emit`` would raise
+        ``trio.WouldBlock`` (``max_pending`` reached, or history full with
+        ``max_history_drop=False``), this waits until a queued event starts
+        or an unfinished one completes, then tries again.
+
+        Returns:
+            The same event object, emitted.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                self._emit(event, count_refusal=False)
+            except trio.WouldBlock:
+                await self._room_lot.park()
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return event
+
+    def _check_room(self, count_refusal: bool = True) -> None:
         if self.max_pending is not None and self._queued >= self.max_pending:
-            self._refused += 1
+            self._refused += count_refusal
             raise trio.WouldBlock(
                 f"{self.label} has {self._queued} events queued (max_pending="
                 f"{self.max_pending})"
             )
-        limit = self.max_history_size
-        if not self.max_history_drop and limit is not None and self._unfinished >= limit:
-            self._refused += 1
+        if self._history.full():
+            self._refused += count_refusal
             raise trio.WouldBlock(
-                f"{self.label} holds {self._unfinished} unfinished events"
-                f" (max_history_size={limit}, max_history_drop=False)"
+                f"{self.label} holds {self._history.unfinished} unfinished events"
+                f" (max_history_size={self.max_history_size}, max_history_drop=False)"
             )
 
     def _link(
@@ -386,34 +422,89 @@ class EventBus:
     @property
     def event_history(self) -> Mapping[str, BaseEvent[Any]]:
         """Events emitted to this bus, by id, in emit order (read-only)."""
-        return types.MappingProxyType(self._history)
-
-    def _remember(self, event: BaseEvent[Any]) -> None:
-        self._history[event.event_id] = event
-        self._unfinished += 1
-        self._trim_history()
-
-    def _trim_history(self) -> None:
-        limit = self.max_history_size
-        if limit is None or len(self._history) <= limit:
-            return
-        # Drop the oldest completed events; in-flight ones are never dropped,
-        # so the scan passes over at most the in-flight events at the front.
-        history = self._history
-        excess = len(history) - limit
-        for event_id in list(_take(history, excess + self._unfinished)):
-            if excess <= 0:
-                break
-            if history[event_id].event_status is EventStatus.COMPLETED:
-                del history[event_id]
-                self._dropped += 1
-                excess -= 1
+        return types.MappingProxyType(self._history.events)
 
     def _event_completed(self, event: BaseEvent[Any]) -> None:
         """Called once when an event this bus saw has completed."""
-        if event.event_id in self._history:
-            self._unfinished -= 1
-            self._trim_history()
+        self._history.completed(event)
+        self._room_lot.unpark_all()
+
+    async def find(
+        self,
+        event_pattern: type[E] | str,
+        where: Callable[[Any], bool] | None = None,
+        child_of: BaseEvent[Any] | None = None,
+        past: bool | float = True,
+        future: bool | float = False,
+        **filters: object,
+    ) -> Any:
+        """Return the newest matching event, or wait for the next one.
+
+        Args:
+            event_pattern: An event class, an ``event_type`` string or
+                ``"*"``.
+            where: Extra test on each candidate.
+            child_of: Only descendants (any depth, any bus) of this event.
+            past: True searches all history, False none, a number only the
+                events emitted to this bus in the last that many seconds of
+                the Trio clock.
+            future: False does not wait; True waits for the next matching
+                emit; a number waits up to that many seconds.
+            **filters: Attribute values the event must equal.
+
+        Returns:
+            The event, or None when nothing matched in time.
+        """
+        predicate = self._predicate(event_pattern, where, child_of, filters)
+        found = self._history.past_matches(predicate, self.id, past, 1)
+        if found or future is False:
+            await trio.lowlevel.checkpoint()
+            return found[0] if found else None
+        arrived = await self._history.future_matches(predicate, future, 1)
+        return arrived[0] if arrived else None
+
+    async def filter(
+        self,
+        event_pattern: type[E] | str,
+        where: Callable[[Any], bool] | None = None,
+        child_of: BaseEvent[Any] | None = None,
+        past: bool | float = True,
+        future: bool | float = False,
+        limit: int | None = None,
+        **filters: object,
+    ) -> list[Any]:
+        """Return matching events, newest first.
+
+        Takes the arguments of :meth:`find`, plus ``limit``. With ``future``,
+        matches emitted later are added (in emit order) until ``limit`` is
+        reached or the ``future`` window of seconds closes; ``future=True``
+        needs a ``limit``.
+
+        Returns:
+            Past matches newest first, then future ones.
+        """
+        if limit is not None and (isinstance(limit, bool) or limit < 0):
+            raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
+        if future is True and limit is None:
+            raise ValueError("filter(future=True) needs a limit, or it never returns")
+        predicate = self._predicate(event_pattern, where, child_of, filters)
+        found = self._history.past_matches(predicate, self.id, past, limit)
+        wanted = None if limit is None else limit - len(found)
+        if future is False or wanted == 0:
+            await trio.lowlevel.checkpoint()
+            return found
+        return found + await self._history.future_matches(predicate, future, wanted)
+
+    def _predicate(
+        self,
+        event_pattern: type[BaseEvent[Any]] | str,
+        where: Callable[[Any], bool] | None,
+        child_of: BaseEvent[Any] | None,
+        filters: Mapping[str, object],
+    ) -> Callable[[BaseEvent[Any]], bool]:
+        return make_predicate(
+            _pattern_key(event_pattern), where, child_of, filters, self.event_is_child_of
+        )
 
     # -- processing -----------------------------------------------------------
 
@@ -421,6 +512,8 @@ class EventBus:
         run.state = RunState.RUNNING
         self._queued -= 1
         self._running += 1
+        if self.max_pending is not None:
+            self._room_lot.unpark_all()
 
     def _release(self, run: BusRun) -> None:
         self._running -= 1
@@ -489,7 +582,7 @@ class EventBus:
     def _parallel_queued(self) -> list[BusRun]:
         return [
             run
-            for event in self._history.values()
+            for event in self._history.events.values()
             if (run := _run_on(event, self.id)) is not None
             and run.state is RunState.QUEUED
         ]
@@ -604,8 +697,8 @@ class EventBus:
             running=self._running,
             completed=self._completed,
             handlers=len(self._order),
-            history_size=len(self._history),
-            dropped=self._dropped,
+            history_size=len(self._history.events),
+            dropped=self._history.dropped,
             refused=self._refused,
         )
 
@@ -631,7 +724,7 @@ class EventBus:
         return event.event_parent_id == parent.event_id
 
     def _lookup(self, event_id: str, near: BaseEvent[Any]) -> BaseEvent[Any] | None:
-        found = self._history.get(event_id)
+        found = self._history.events.get(event_id)
         if found is not None:
             return found
         runtime: EventRuntime | None = runtime_of(near)
@@ -664,15 +757,6 @@ def _is_new_child(event: BaseEvent[Any], parent: BaseEvent[Any]) -> bool:
 def _run_on(event: BaseEvent[Any], bus_id: str) -> BusRun | None:
     runtime: EventRuntime | None = runtime_of(event)
     return None if runtime is None else runtime.runs.get(bus_id)
-
-
-def _take(history: OrderedDict[str, BaseEvent[Any]], count: int) -> list[str]:
-    keys: list[str] = []
-    for key in history:
-        if len(keys) >= count:
-            break
-        keys.append(key)
-    return keys
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -8,17 +8,29 @@ private keys, so that it never shows up in ``attrs.fields``, equality or the
 JSON form.
 """
 
+import enum
 import inspect
+import math
 import typing
 import weakref
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, dataclass_transform
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Self,
+    TypeVar,
+    dataclass_transform,
+)
 
 import attrs
 
 from ._enums import (
     EventConcurrency,
+    EventResultStatus,
     EventStatus,
     HandlerCompletion,
     HandlerConcurrency,
@@ -26,17 +38,21 @@ from ._enums import (
 from ._results import EventResult
 from ._util import new_id, utc_now
 
-if typing.TYPE_CHECKING:
+if TYPE_CHECKING:
     from ._bus import EventBus
     from ._handlers import EventHandler
 
 T = TypeVar("T")
+_E = TypeVar("_E", bound=enum.Enum)
 
 EventConcurrencyLike = (
     EventConcurrency | Literal["global-serial", "bus-serial", "parallel"]
 )
 HandlerConcurrencyLike = HandlerConcurrency | Literal["serial", "parallel"]
 HandlerCompletionLike = HandlerCompletion | Literal["all", "first"]
+EventResultStatusLike = (
+    EventResultStatus | Literal["pending", "started", "completed", "error"]
+)
 
 #: Built-in metadata fields: settable per class (as a default) or per instance.
 METADATA_FIELDS = (
@@ -68,6 +84,10 @@ RUNTIME_FIELDS = (
 BUILTIN_FIELDS = frozenset(METADATA_FIELDS + RUNTIME_FIELDS)
 #: Names of runtime APIs on the event that a payload field would shadow.
 RUNTIME_API_NAMES = frozenset({"bus", "first"})
+#: Other public attributes of every event. A payload field of the same name
+#: would replace the attribute and break the event, so classes may not declare
+#: one; JSON keys of that name are still loaded, as extra payload.
+EVENT_ATTRIBUTE_NAMES = frozenset({"label"})
 
 # Private keys in an event's ``__dict__``.
 _RUNTIME_KEY = "_triobus_runtime"
@@ -85,29 +105,49 @@ def event_class_for(event_type: str) -> "type[BaseEvent[Any]] | None":
     return _classes_by_type.get(event_type)
 
 
-def check_payload_name(name: str, where: str) -> None:
-    """Raise ``TypeError`` if ``name`` may not be a payload field.
+def reserved_name_rule(name: str) -> str | None:
+    """Say which rule of SPEC 2.2 forbids ``name`` as a payload key, if any.
+
+    Built-in field names are allowed: redeclaring one changes its default.
 
     Args:
-        name: The field or key name.
-        where: Names the class or input, for the message.
+        name: A field name or JSON key.
+
+    Returns:
+        The rule ``name`` breaks, as a sentence fragment, or None.
     """
     if name in BUILTIN_FIELDS:
-        return
+        return None
     if name in RUNTIME_API_NAMES:
-        rule = f"'{name}' is a runtime API of every event and cannot be a field"
-    elif name.startswith("event_"):
-        rule = (
+        return f"'{name}' is a runtime API of every event and cannot be a field"
+    if name.startswith("event_"):
+        return (
             f"'{name}' starts with 'event_', which is reserved for the built-in"
             " fields; rename the field"
         )
-    elif name.startswith("model_"):
-        rule = f"'{name}' starts with 'model_', which is reserved; rename the field"
-    elif name.startswith("_"):
-        rule = f"payload field '{name}' must not start with '_'"
-    else:
-        return
-    raise TypeError(f"{where}: {rule}")
+    if name.startswith("model_"):
+        return f"'{name}' starts with 'model_', which is reserved; rename the field"
+    if name.startswith("_"):
+        return f"payload field '{name}' must not start with '_'"
+    return None
+
+
+def check_payload_name(name: str, where: str) -> None:
+    """Raise ``TypeError`` if ``name`` may not be a payload field of a class.
+
+    Args:
+        name: The field name.
+        where: Names the class, for the message.
+
+    Raises:
+        TypeError: The name breaks a rule; the message names the field and
+            the rule.
+    """
+    rule = reserved_name_rule(name)
+    if rule is None and name in EVENT_ATTRIBUTE_NAMES:
+        rule = f"'{name}' is an attribute of every event and cannot be a field"
+    if rule is not None:
+        raise TypeError(f"{where}: {rule}")
 
 
 def _is_classvar(annotation: object) -> bool:
@@ -116,43 +156,75 @@ def _is_classvar(annotation: object) -> bool:
     return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
 
 
-def _result_type_from_bases(cls: type) -> object:
-    """Find ``T`` in ``class X(BaseEvent[T])``; ``_MISSING`` if not given here."""
-    if "BaseEvent" not in globals():
-        return _MISSING  # defining BaseEvent itself
-    for base in getattr(cls, "__orig_bases__", ()):
+_MISSING: Any = object()
+# ``attrs.Factory`` is typed as returning what the factory makes, so the class
+# is taken from an instance for ``isinstance`` checks.
+_FACTORY: type[object] = type(attrs.Factory(object))
+
+
+def _substitute(template: object, mapping: Mapping[object, object]) -> object:
+    """Replace the type variables in ``template`` by their values in ``mapping``."""
+    if isinstance(template, TypeVar):
+        return mapping.get(template, template)
+    params: tuple[object, ...] = getattr(template, "__parameters__", ())
+    if not params:
+        return template
+    try:
+        return template[tuple(mapping.get(p, p) for p in params)]  # type: ignore[index]
+    except TypeError:
+        return template
+
+
+def _result_template(cls: type) -> object:
+    """Find ``T`` in ``class X(BaseEvent[T])`` or ``class X(Generic[T]Event[T])``.
+
+    Returns:
+        The result type expression, possibly holding type variables of ``cls``
+        itself, or ``_MISSING`` when the class line does not parameterise an
+        event base (the class then inherits its base's result type).
+    """
+    for base in cls.__dict__.get("__orig_bases__", ()):
         origin = typing.get_origin(base)
-        if isinstance(origin, type) and issubclass(origin, BaseEvent):
-            args = typing.get_args(base)
-            if args and not isinstance(args[0], TypeVar):
-                return None if args[0] is type(None) else args[0]
+        if isinstance(origin, _EventMeta):
+            params: tuple[object, ...] = getattr(origin, "__parameters__", ())
+            mapping = dict(zip(params, typing.get_args(base), strict=False))
+            return _substitute(origin.__dict__.get("_triobus_result_template"), mapping)
     return _MISSING
 
 
-_MISSING: Any = object()
+def _concrete_result_type(template: object) -> object:
+    """The ``event_result_type`` for a template; None when it is still generic."""
+    params: tuple[object, ...] = getattr(template, "__parameters__", ())
+    if isinstance(template, TypeVar) or params:
+        return None
+    return None if template is type(None) else template
 
 
-def _check_timeout(_inst: object, attribute: "attrs.Attribute[Any]", value: object) -> None:
+def _check_timeout(
+    _inst: object, attribute: "attrs.Attribute[Any]", value: object
+) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(
             f"{attribute.name} must be a number of seconds or None, got {value!r}"
         )
-    if value < 0 or value != value:  # the second test catches NaN
+    if math.isnan(value) or value < 0:
         raise ValueError(f"{attribute.name} must be >= 0 or None, got {value!r}")
 
 
-def _mode_converter(enum: type[Any]) -> Callable[[object], Any]:
-    def convert(value: object) -> Any:
-        if value is None:
-            return None
+def _mode_converter(enum_cls: type[_E], name: str) -> Callable[[object], _E | None]:
+    """An attrs converter taking a member, its string value or None."""
+    allowed = ", ".join(repr(m.value) for m in enum_cls)
+
+    def convert(value: object) -> _E | None:
+        if value is None or type(value) is enum_cls:
+            return value
         try:
-            return enum(value)
+            return enum_cls(value)
         except ValueError:
-            allowed = ", ".join(repr(m.value) for m in enum)
             raise ValueError(
-                f"expected one of {allowed} or None, got {value!r}"
+                f"{name} must be one of {allowed} or None, got {value!r}"
             ) from None
 
     return convert
@@ -182,15 +254,27 @@ class _EventMeta(type):
                     f" annotate it, e.g. '{attr}: {_builtin_annotation(attr)} = ...'"
                 )
 
+        # While BaseEvent itself is being defined, its result type is T.
+        template = _result_template(cls) if "BaseEvent" in globals() else T
+        if template is not _MISSING:
+            type.__setattr__(cls, "_triobus_result_template", template)
         declared_type = "event_type" in own
-        result_type = _result_type_from_bases(cls)
         declared_result = "event_result_type" in own
+        result_type = (
+            _MISSING if template is _MISSING else _concrete_result_type(template)
+        )
+
+        base_fields: dict[str, attrs.Attribute[Any]] = (
+            attrs.fields_dict(BaseEvent) if "BaseEvent" in globals() else {}
+        )
 
         def fix_defaults(
             _cls: type, fields: "list[attrs.Attribute[Any]]"
         ) -> "list[attrs.Attribute[Any]]":
             fixed: list[attrs.Attribute[Any]] = []
             for field in fields:
+                if field.name in own and field.name in base_fields:
+                    field = _redeclared(base_fields[field.name], field, where)
                 if field.name == "event_type" and not declared_type:
                     field = field.evolve(default=name)
                 elif (
@@ -202,7 +286,7 @@ class _EventMeta(type):
                 fixed.append(field)
             return fixed
 
-        built = attrs.define(
+        built: Any = attrs.define(
             cls,
             slots=False,
             kw_only=True,
@@ -210,19 +294,76 @@ class _EventMeta(type):
             repr=False,
             field_transformer=fix_defaults,
         )
-        payload = tuple(
-            f.name for f in attrs.fields(built) if f.name not in BUILTIN_FIELDS
-        )
+        fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(built)
+        payload = tuple(f.name for f in fields if f.name not in BUILTIN_FIELDS)
         type.__setattr__(built, "_triobus_payload_fields", payload)
-        type.__setattr__(built, "_triobus_types_resolved", False)
         default_type = attrs.fields_dict(built)["event_type"].default
         if isinstance(default_type, str):
             _classes_by_type[default_type] = built
-        return built
+        return typing.cast("_EventMeta", built)
+
+
+def _redeclared(
+    base: "attrs.Attribute[Any]", new: "attrs.Attribute[Any]", where: str
+) -> "attrs.Attribute[Any]":
+    """A built-in field redeclared by a subclass: the new default, old rules.
+
+    Redeclaring a field in attrs replaces it whole, which would drop the
+    built-in's converter and validator (a mode given as a plain string would
+    stay a string, a negative timeout would pass). The built-in keeps them,
+    takes the new default, and checks that default now, at class definition.
+    """
+    validator: Any = base.validator
+    if new.validator is not None:
+        validator = (
+            new.validator
+            if validator is None
+            else attrs.validators.and_(validator, new.validator)
+        )
+    field = base.evolve(default=new.default, type=new.type, validator=validator)
+    default: object = new.default
+    if default is not attrs.NOTHING and not isinstance(default, _FACTORY):
+        convert = typing.cast(
+            "Callable[[object], object] | None",
+            base.converter,  # pyright: ignore[reportUnknownMemberType]
+        )
+        try:
+            if convert is not None:
+                default = convert(default)
+            if validator is not None:
+                validator(None, field, default)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{where}: the default of built-in field '{base.name}' is not"
+                f" valid: {exc}"
+            ) from None
+        field = field.evolve(default=default)
+    return field
+
+
+#: How the built-in fields are annotated, for the message that asks for one.
+_BUILTIN_ANNOTATIONS = {
+    "event_result_type": "object",
+    "event_concurrency": "EventConcurrency | None",
+    "event_handler_concurrency": "HandlerConcurrency | None",
+    "event_handler_completion": "HandlerCompletion | None",
+    "event_status": "EventStatus",
+    "event_created_at": "datetime",
+    "event_started_at": "datetime | None",
+    "event_completed_at": "datetime | None",
+    "event_parent_id": "str | None",
+    "event_emitted_by_handler_id": "str | None",
+    "event_path": "list[str]",
+    "event_results": "dict[str, EventResult[T]]",
+    "event_pending_bus_count": "int",
+    "event_blocks_parent_completion": "bool",
+}
 
 
 def _builtin_annotation(name: str) -> str:
-    return str(BaseEvent.__annotations__.get(name, "..."))
+    if name in _BUILTIN_ANNOTATIONS:
+        return _BUILTIN_ANNOTATIONS[name]
+    return "float | None" if name.endswith("timeout") else "str"
 
 
 class BaseEvent(Generic[T], metaclass=_EventMeta):
@@ -239,8 +380,13 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
     once, when awaited inside a handler) and returns it completed.
     """
 
+    if TYPE_CHECKING:
+        # Tells type checkers that every event class is an attrs class, so
+        # ``attrs.fields(UserCreated)`` type-checks; attrs sets it at runtime.
+        __attrs_attrs__: ClassVar[tuple[attrs.Attribute[Any], ...]]
+
     _triobus_payload_fields: ClassVar[tuple[str, ...]]
-    _triobus_types_resolved: ClassVar[bool]
+    _triobus_result_template: ClassVar[object]
 
     event_id: str = attrs.field(factory=new_id)
     event_type: str = "BaseEvent"
@@ -257,13 +403,16 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
         default=None, validator=_check_timeout
     )
     event_concurrency: EventConcurrencyLike | None = attrs.field(
-        default=None, converter=_mode_converter(EventConcurrency)
+        default=None,
+        converter=_mode_converter(EventConcurrency, "event_concurrency"),
     )
     event_handler_concurrency: HandlerConcurrencyLike | None = attrs.field(
-        default=None, converter=_mode_converter(HandlerConcurrency)
+        default=None,
+        converter=_mode_converter(HandlerConcurrency, "event_handler_concurrency"),
     )
     event_handler_completion: HandlerCompletionLike | None = attrs.field(
-        default=None, converter=_mode_converter(HandlerCompletion)
+        default=None,
+        converter=_mode_converter(HandlerCompletion, "event_handler_completion"),
     )
     event_parent_id: str | None = None
 
@@ -272,8 +421,10 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
     event_started_at: datetime | None = attrs.field(default=None, init=False)
     event_completed_at: datetime | None = attrs.field(default=None, init=False)
     event_emitted_by_handler_id: str | None = attrs.field(default=None, init=False)
-    event_path: list[str] = attrs.field(factory=list, init=False)
-    event_results: dict[str, EventResult[T]] = attrs.field(factory=dict, init=False)
+    event_path: list[str] = attrs.field(factory=lambda: list[str](), init=False)
+    event_results: dict[str, EventResult[T]] = attrs.field(
+        factory=lambda: dict[str, EventResult[T]](), init=False
+    )
     event_pending_bus_count: int = attrs.field(default=0, init=False)
     event_blocks_parent_completion: bool = attrs.field(default=False, init=False)
 
@@ -281,32 +432,33 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, BaseEvent):
-            return self.event_id == other.event_id  # pyright: ignore[reportUnknownMemberType]
+            other_id: str = other.event_id  # pyright: ignore[reportUnknownMemberType]
+            return self.event_id == other_id
         return NotImplemented
 
     def __hash__(self) -> int:
         return hash(self.event_id)
 
     def __repr__(self) -> str:
-        payload = ", ".join(
+        parts = [
             f"{name}={getattr(self, name)!r}" for name in self._triobus_payload_fields
-        )
-        extra = self.__dict__.get(_EXTRA_KEY)
-        if extra:
-            payload = ", ".join(
-                [payload, *(f"{k}={v!r}" for k, v in extra.items())]
-            ).lstrip(", ")
-        return f"<{self.label} {self.event_status.value} ({payload})>"
+        ]
+        parts.extend(f"{k}={v!r}" for k, v in extra_payload(self).items())
+        return f"<{self.label} {self.event_status.value} ({', '.join(parts)})>"
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails: payload keys of an event
-        # loaded without a class of its own are readable as attributes.
-        extra = self.__dict__.get(_EXTRA_KEY)
-        if extra is not None and name in extra:
-            return extra[name]
-        raise AttributeError(
-            f"{type(self).__name__!r} event has no attribute {name!r}"
-        )
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, which would otherwise accept any attribute
+        # name on every event and so miss misspelt field names.
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached when normal lookup fails: payload keys of an event
+            # loaded without a class of its own are readable as attributes.
+            extra = self.__dict__.get(_EXTRA_KEY)
+            if extra is not None and name in extra:
+                return extra[name]
+            raise AttributeError(
+                f"{type(self).__name__!r} event has no attribute {name!r}"
+            )
 
     @property
     def label(self) -> str:
@@ -318,10 +470,10 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
     @property
     def event_children(self) -> "list[BaseEvent[Any]]":
         """Child events emitted by this event's handlers, in emit order."""
-        runtime = self.__dict__.get(_RUNTIME_KEY)
+        runtime = runtime_of(self)
         if runtime is not None:
             return list(runtime.children)
-        children: list["BaseEvent[Any]"] = []
+        children: list[BaseEvent[Any]] = []
         for result in self.event_results.values():
             children.extend(result.event_children)
         return children
@@ -426,21 +578,31 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
         *,
         handler: "EventHandler",
         eventbus: "EventBus | None" = None,
-        status: str = "pending",
+        status: EventResultStatusLike | None = None,
         result: object = None,
         error: BaseException | None = None,
     ) -> EventResult[T]:
         """Create or update the result entry of ``handler`` on this event.
 
+        This is for seeding and rehydration (tests, replaying a log); the bus
+        keeps its own entries up to date. A new entry starts ``pending``.
+
         Args:
             handler: The registration whose entry to create or update.
             eventbus: The bus it belongs to; defaults to the handler's own.
-            status: The status to set.
-            result: A value to record; validated against the result type.
+            status: The status to set; unchanged when None.
+            result: A value to record, validated against the result type;
+                ignored when None. Sets status ``completed`` unless ``status``
+                says otherwise.
             error: An error to record; sets status ``error``.
 
         Returns:
             The entry, created if it did not exist.
+
+        Raises:
+            EventResultTypeError: ``result`` does not fit
+                ``event_result_type``. The entry is left as it was.
+            ValueError: ``status`` is not a result status.
         """
         entry = self.event_results.get(handler.id)
         if entry is None:
@@ -448,37 +610,54 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
                 event_id=self.event_id,
                 handler_id=handler.id,
                 handler_name=handler.handler_name,
-                eventbus_id=eventbus.id if eventbus else handler.eventbus_id,
-                eventbus_name=eventbus.name if eventbus else handler.eventbus_name,
+                eventbus_id=handler.eventbus_id if eventbus is None else eventbus.id,
+                eventbus_name=(
+                    handler.eventbus_name if eventbus is None else eventbus.name
+                ),
                 timeout=handler.handler_timeout,
                 result_type=self.event_result_type,
             )
+            if result is not None:
+                # Validate before the entry is added, so a bad value leaves
+                # the event without it.
+                entry.update(status=status, result=result, error=error)
+            elif status is not None or error is not None:
+                entry.update(status=status, error=error)
             self.event_results[handler.id] = entry
-        if result is not None:
-            entry.update(result=result)
-        if error is not None:
-            entry.update(error=error)
-        elif result is None or status != "pending":
-            entry.update(status=status)
+        elif result is not None:
+            entry.update(status=status, result=result, error=error)
+        elif status is not None or error is not None:
+            entry.update(status=status, error=error)
         return entry
 
     def event_reset(self) -> Self:
-        """Return a fresh pending copy: new id, no results, same payload and path.
+        """Return a fresh pending copy of this event, ready to be emitted again.
+
+        The copy has a new ``event_id``, status ``pending``, no results, no
+        start or completion time, and no parent. It keeps the payload (the
+        values themselves, as ``attrs.evolve`` would), the options,
+        ``event_created_at`` and a copy of ``event_path``.
 
         Returns:
             A new event of the same class that has never been emitted.
         """
+        cls = type(self)
         values = {
             f.alias: getattr(self, f.name)
-            for f in attrs.fields(type(self))
-            if f.init and f.name not in ("event_id",)
+            for f in attrs.fields(cls)
+            if f.init and f.name not in _NOT_RESET
         }
-        fresh = type(self)(**values)
+        fresh = cls(**values)
+        fresh.event_created_at = self.event_created_at
         fresh.event_path = list(self.event_path)
-        extra = self.__dict__.get(_EXTRA_KEY)
+        extra = extra_payload(self)
         if extra:
-            fresh.__dict__[_EXTRA_KEY] = dict(extra)
+            set_extra_payload(fresh, dict(extra))
         return fresh
+
+
+#: Constructor arguments that :meth:`BaseEvent.event_reset` does not copy.
+_NOT_RESET = frozenset({"event_id", "event_parent_id"})
 
 
 def payload_fields(cls: "type[BaseEvent[Any]]") -> tuple[str, ...]:
@@ -488,20 +667,23 @@ def payload_fields(cls: "type[BaseEvent[Any]]") -> tuple[str, ...]:
 
 def extra_payload(event: "BaseEvent[Any]") -> Mapping[str, object]:
     """Payload keys an event carries beyond its class's fields (loaded JSON)."""
-    extra: Mapping[str, object] | None = event.__dict__.get(_EXTRA_KEY)
-    return extra if extra is not None else {}
+    extra: Mapping[str, object] | None = vars(event).get(_EXTRA_KEY)
+    return extra if extra is not None else _NO_EXTRA
+
+
+_NO_EXTRA: Mapping[str, object] = {}
 
 
 def set_extra_payload(event: "BaseEvent[Any]", extra: dict[str, object]) -> None:
     """Attach payload keys that the event's class has no field for."""
-    event.__dict__[_EXTRA_KEY] = extra
+    vars(event)[_EXTRA_KEY] = extra
 
 
 def runtime_of(event: "BaseEvent[Any]") -> Any:
     """The bus bookkeeping attached to an emitted event, or None."""
-    return event.__dict__.get(_RUNTIME_KEY)
+    return vars(event).get(_RUNTIME_KEY)
 
 
 def set_runtime(event: "BaseEvent[Any]", runtime: object) -> None:
     """Attach bus bookkeeping to an event at its first emit."""
-    event.__dict__[_RUNTIME_KEY] = runtime
+    vars(event)[_RUNTIME_KEY] = runtime

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
 from ._util import callable_name, new_id, utc_now
 
@@ -47,6 +48,10 @@ class EventHandler:
         eventbus_name: Name of the bus it is registered on.
         eventbus_id: Id of that bus.
         registered_at: When it was registered (UTC).
+        run_in_thread: Run this sync handler in a worker thread through
+            ``trio.to_thread.run_sync`` instead of inline in the bus task.
+        thread_limiter: The capacity limiter for those threads; None uses
+            Trio's default limiter.
     """
 
     handler: HandlerFunc
@@ -60,6 +65,8 @@ class EventHandler:
         default=attrs.Factory(lambda self: callable_name(self.handler), takes_self=True)
     )
     registered_at: datetime = attrs.field(factory=utc_now)
+    run_in_thread: bool = False
+    thread_limiter: trio.CapacityLimiter | None = attrs.field(default=None, repr=False)
     is_async: bool = attrs.field(
         default=attrs.Factory(
             lambda self: _is_async_callable(self.handler), takes_self=True

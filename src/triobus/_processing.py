@@ -117,8 +117,12 @@ async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) ->
             )
         deadline = runtime.cap
 
-    held = outer.held if outer is not None else frozenset[str]()
-    holds_global = outer.holds_global if outer is not None else False
+    # Slots this processing may use for its own awaited children: those of
+    # the frame it runs inline in, or those lent by a handler in another
+    # task that is blocked awaiting it (see _awaiting).
+    lender = outer if outer is not None else run.borrowed
+    held = lender.held if lender is not None else frozenset[str]()
+    holds_global = lender.holds_global if lender is not None else False
     if mode is not EventConcurrency.PARALLEL:
         held = held | {bus.id}
     if mode is EventConcurrency.GLOBAL_SERIAL:
@@ -353,6 +357,16 @@ async def _call(
     handler: EventHandler, event: BaseEvent[Any], context: contextvars.Context
 ) -> object:
     """Call a handler in its own context copy; await what it returns."""
+    if handler.run_in_thread:
+        # Abandoning on cancel lets budgets cut the call off; the thread
+        # itself cannot be stopped and finishes on its own (see the docs).
+        return await trio.to_thread.run_sync(
+            context.run,
+            handler.handler,
+            event,
+            abandon_on_cancel=True,
+            limiter=handler.thread_limiter,
+        )
     if handler.is_async:
         coro: Any = context.run(handler.handler, event)
         return await _in_context(context, coro.__await__())

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_STATUS_VALUES = ", ".join(repr(s.value) for s in EventResultStatus)
+
 _FINAL = frozenset({EventResultStatus.COMPLETED, EventResultStatus.ERROR})
 _UNSET: Any = object()
 
@@ -46,12 +48,16 @@ class EventResult(Generic[T]):
     completed_at: datetime | None = None
     result: T | None = None
     error: BaseException | None = None
-    event_children: list[BaseEvent[Any]] = attrs.field(factory=list)
+    event_children: list[BaseEvent[Any]] = attrs.field(
+        factory=lambda: list[BaseEvent[Any]]()
+    )
     # Keys written by peers that triobus has no field for (for example the
     # extra ``handler_*`` keys of abxbus); kept so they are written back out.
-    extra: dict[str, object] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, object] = attrs.field(
+        factory=lambda: dict[str, object](), repr=False
+    )
     _foreign_children: list[str] = attrs.field(
-        factory=list, repr=False, alias="foreign_children"
+        factory=lambda: list[str](), repr=False, alias="foreign_children"
     )
     _result_type: object = attrs.field(default=None, repr=False, alias="result_type")
     _done: trio.Event | None = attrs.field(default=None, init=False, repr=False)
@@ -80,8 +86,11 @@ class EventResult(Generic[T]):
     ) -> EventResult[T]:
         """Change this result by hand, for seeding and rehydration.
 
-        A ``result`` is validated against the event's result type; an
-        ``error`` sets the status to ``error``.
+        A ``result`` is validated against the event's result type and sets
+        the status to ``completed`` (clearing any error) unless ``status`` is
+        given too; an ``error`` sets the status to ``error`` and clears the
+        value. Moving back to ``pending`` or ``started`` clears the
+        timestamps that status has not reached yet.
 
         Args:
             status: The new status.
@@ -92,44 +101,71 @@ class EventResult(Generic[T]):
             This result, for chaining.
 
         Raises:
-            EventResultTypeError: ``result`` does not fit the result type.
+            EventResultTypeError: ``result`` does not fit the result type;
+                the result is left unchanged.
+            ValueError: ``status`` is not a result status.
         """
+        new_status = None if status is None else _parse_status(status)
         if result is not _UNSET:
             from ._serialization import validate_result  # noqa: PLC0415
 
-            self.result = validate_result(self._result_type, result, self.label)
-            if status is None:
-                status = EventResultStatus.COMPLETED
+            value = validate_result(self._result_type, result, self.label)
+            self.result = value
+            if error is None:
+                self.error = None
+            if new_status is None:
+                new_status = EventResultStatus.COMPLETED
         if error is not None:
             self.error = error
-            status = EventResultStatus.ERROR
-        if status is not None:
-            self.status = EventResultStatus(status)
-            now = utc_now()
-            if self.status is not EventResultStatus.PENDING and not self.started_at:
-                self.started_at = now
-            if self.status in _FINAL:
-                self.completed_at = self.completed_at or now
-                self._set_done()
+            if result is _UNSET:
+                self.result = None
+            new_status = EventResultStatus.ERROR
+        if new_status is not None:
+            self._move_to(new_status)
         return self
+
+    def _move_to(self, status: EventResultStatus) -> None:
+        self.status = status
+        if status is EventResultStatus.PENDING:
+            self.started_at = self.completed_at = None
+        elif self.started_at is None:
+            self.started_at = utc_now()
+        if status in _FINAL:
+            if self.completed_at is None:
+                self.completed_at = utc_now()
+            self._set_done()
+        else:
+            self.completed_at = None
+            if self._done is not None and self._done.is_set():
+                # A trio.Event cannot be cleared; waiters from now on need a
+                # new one.
+                self._done = None
 
     # The bus moves results through their states with these three methods.
 
-    def _start(self) -> None:
+    def mark_started(self) -> None:
+        """Record that the handler has been called (used by the bus)."""
         self.status = EventResultStatus.STARTED
         self.started_at = utc_now()
 
-    def _finish(self, value: T | None) -> None:
+    def mark_completed(self, value: T | None) -> None:
+        """Record the handler's (validated) return value (used by the bus)."""
         self.result = value
         self.status = EventResultStatus.COMPLETED
         self.completed_at = utc_now()
         self._set_done()
 
-    def _fail(self, error: BaseException) -> None:
+    def mark_failed(self, error: BaseException) -> None:
+        """Record the error the handler ended with (used by the bus)."""
         self.error = error
         self.status = EventResultStatus.ERROR
         self.completed_at = utc_now()
         self._set_done()
+
+    # Older names of the three methods above, still called by the bus.
+    _start = mark_started
+    _finish = mark_completed
+    _fail = mark_failed
 
     def _set_done(self) -> None:
         if self._done is not None:
@@ -154,3 +190,12 @@ class EventResult(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T | None]:
         return self.wait().__await__()
+
+
+def _parse_status(status: object) -> EventResultStatus:
+    try:
+        return EventResultStatus(status)
+    except ValueError:
+        raise ValueError(
+            f"status must be one of {_STATUS_VALUES}, got {status!r}"
+        ) from None

@@ -43,6 +43,9 @@ class BusRun:
     state: RunState = RunState.QUEUED
     #: Trio time at which the run was queued, for ``find(past=seconds)``.
     queued_at: float = 0.0
+    #: A handler frame that is blocked awaiting this run from another task.
+    #: Its slots are lent to the run: the run's own awaits may use them.
+    borrowed: HandlerFrame | None = None
 
 
 @attrs.define(eq=False)

@@ -1,0 +1,558 @@
+"""Property-based tests of the scheduling rules (sections 4, 5, 7 and 8).
+
+Hypothesis generates small programs: root events emitted from outside onto
+one to three buses, and for every event a script per handler that sleeps,
+emits children (awaited on the immediate path, awaited in queue order, awaited
+later, or not awaited at all), fails or returns a value. Each program runs
+under virtual time and records a trace of every handler call; the checks then
+hold the trace against the scheduling invariants.
+
+Children are only emitted onto the parent's bus or a bus with a higher index.
+Waits then always point "up" the bus order, so a program can never build a
+cross-bus wait cycle, which would hang under any correct scheduler. (The one
+such shape that should *not* hang is a separate, deterministic test.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from triobus import BaseEvent, EventBus, EventResultStatus, EventStatus
+
+EVENT_MODES = ("bus-serial", "global-serial", "parallel")
+HANDLER_MODES = ("serial", "parallel")
+PATTERNS = ("class", "string", "*")
+HOWS = ("await", "completed", "later", "detach")
+
+MAX_NODES = 10
+MAX_DEPTH = 3
+#: Virtual seconds after which a program counts as hung.
+WATCHDOG = 100_000
+
+
+class Job(BaseEvent[int]):
+    """One node of a generated program; handlers look their script up by it."""
+
+    node: int
+
+
+class HandlerBoom(Exception):
+    """What a handler whose script ends in ``fail`` raises."""
+
+
+# -- programs -----------------------------------------------------------------
+
+
+@attrs.frozen
+class Sleep:
+    seconds: int
+
+
+@attrs.frozen
+class Emit:
+    child: int
+    how: str
+
+
+@attrs.frozen
+class Script:
+    steps: tuple[Sleep | Emit, ...]
+    ending: str  # "value", "none" or "fail"
+
+
+@attrs.frozen
+class Node:
+    bus: int
+    scripts: tuple[Script, ...]  # one per handler registered on the bus
+    handler_concurrency: str | None  # the event's own option, None inherits
+
+
+@attrs.frozen
+class Program:
+    patterns: tuple[tuple[str, ...], ...]  # per bus, the handlers' patterns
+    nodes: tuple[Node, ...]
+    roots: tuple[tuple[int, int], ...]  # (node, virtual delay before emit)
+
+    def parent_of(self) -> dict[int, int]:
+        parents: dict[int, int] = {}
+        for index, node in enumerate(self.nodes):
+            for script in node.scripts:
+                for step in script.steps:
+                    if isinstance(step, Emit):
+                        parents[step.child] = index
+        return parents
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> Program:
+    """Random programs of events, handlers and scripts (see the module doc)."""
+    bus_count = draw(st.integers(1, 3))
+    patterns = tuple(
+        tuple(draw(st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3)))
+        for _ in range(bus_count)
+    )
+    nodes: list[Node | None] = []
+
+    def make_node(bus: int, depth: int) -> int:
+        index = len(nodes)
+        nodes.append(None)
+        scripts = []
+        for _ in patterns[bus]:
+            steps: list[Sleep | Emit] = []
+            for _ in range(draw(st.integers(0, 3))):
+                can_emit = depth < MAX_DEPTH and len(nodes) < MAX_NODES
+                if can_emit and draw(st.booleans()):
+                    child_bus = draw(st.integers(bus, bus_count - 1))
+                    how = draw(st.sampled_from(HOWS))
+                    steps.append(Emit(make_node(child_bus, depth + 1), how))
+                else:
+                    steps.append(Sleep(draw(st.integers(0, 3))))
+            ending = draw(st.sampled_from(("value", "none", "fail")))
+            scripts.append(Script(tuple(steps), ending))
+        concurrency = draw(st.sampled_from((None, None, "serial", "parallel")))
+        nodes[index] = Node(bus, tuple(scripts), concurrency)
+        return index
+
+    roots = []
+    for _ in range(draw(st.integers(1, 4))):
+        if len(nodes) >= MAX_NODES:
+            break
+        root = make_node(draw(st.integers(0, bus_count - 1)), 0)
+        roots.append((root, draw(st.sampled_from((0, 0, 1, 2)))))
+    return Program(patterns, tuple(n for n in nodes if n is not None), tuple(roots))
+
+
+def expected_value(node: int, handler: int) -> int:
+    return node * 10 + handler
+
+
+# -- running and recording ----------------------------------------------------
+
+
+@attrs.define(eq=False)
+class HandlerRun:
+    """One handler call: where it ran and when (sequence numbers, not time)."""
+
+    node: int
+    bus: int
+    handler: int
+    task: trio.lowlevel.Task
+    start: int
+    end: int = -1
+
+
+@attrs.define(eq=False)
+class Completion:
+    """What a watcher saw when an event signalled completion."""
+
+    seq: int
+    status: EventStatus
+    completed_at: object
+    open_children: list[int]
+    open_results: list[str]
+
+
+@attrs.define
+class Trace:
+    seq: Iterator[int] = attrs.field(factory=itertools.count)
+    runs: list[HandlerRun] = attrs.field(factory=list)
+    events: dict[int, Job] = attrs.field(factory=dict)
+    emit_seq: dict[int, int] = attrs.field(factory=dict)
+    emit_count: dict[int, int] = attrs.field(factory=lambda: defaultdict(int))
+    #: Nodes awaited on the immediate path, which may legally jump the queue.
+    jumped: set[int] = attrs.field(factory=set)
+    completions: dict[int, list[Completion]] = attrs.field(
+        factory=lambda: defaultdict(list)
+    )
+    #: Violations seen while the program ran, e.g. an awaited child not done.
+    problems: list[str] = attrs.field(factory=list)
+    handler_ids: list[list[str]] = attrs.field(factory=list)
+    statistics: list[Any] = attrs.field(factory=list)
+    hung: bool = False
+
+
+def queue_order_is_legal(event_mode: str, node: Node, child: Node) -> bool:
+    """Whether ``await child.event_completed()`` can finish inside the handler.
+
+    Under ``bus-serial`` a handler holds only its own bus (queue-jumped
+    events run on the bus whose slot they share), so waiting in queue order
+    for a child on another bus is fine. Under ``global-serial`` the handler
+    holds the one lock every child needs; under ``parallel`` nothing is held.
+    """
+    if event_mode == "parallel":
+        return True
+    if event_mode == "global-serial":
+        return False
+    return child.bus != node.bus
+
+
+async def run_program(program: Program, event_mode: str, handler_mode: str) -> Trace:
+    """Run ``program`` on fresh buses and return what happened."""
+    trace = Trace()
+    send, receive = trio.open_memory_channel[Job](math.inf)
+
+    async def watch(event: Job) -> None:
+        await event.event_completed()
+        trace.completions[event.node].append(
+            Completion(
+                seq=next(trace.seq),
+                status=event.event_status,
+                completed_at=event.event_completed_at,
+                open_children=[
+                    c.node
+                    for c in event.event_children
+                    if isinstance(c, Job) and c.event_status is not EventStatus.COMPLETED
+                ],
+                open_results=[
+                    r.handler_name
+                    for r in event.event_results.values()
+                    if not r.is_final
+                ],
+            )
+        )
+
+    async def spawn_watchers(nursery: trio.Nursery) -> None:
+        # Watchers start from the test's context, not from inside a handler,
+        # so they wait like any outside observer.
+        async for event in receive:
+            nursery.start_soon(watch, event)
+
+    def emitted(event: Job) -> Job:
+        trace.events[event.node] = event
+        trace.emit_seq[event.node] = next(trace.seq)
+        trace.emit_count[event.node] += 1
+        send.send_nowait(event)
+        return event
+
+    buses = [
+        EventBus(
+            f"B{index}",
+            event_concurrency=event_mode,
+            event_handler_concurrency=handler_mode,
+            event_timeout=None,
+            event_slow_timeout=None,
+            event_handler_slow_timeout=None,
+            max_history_size=None,
+        )
+        for index in range(len(program.patterns))
+    ]
+
+    async def check_awaited(parent: int, child: Job, how: str) -> None:
+        if child.event_status is not EventStatus.COMPLETED:
+            trace.problems.append(
+                f"node {parent}: child {child.node} awaited ({how}) but"
+                f" {child.event_status}"
+            )
+        for result in child.event_results.values():
+            if not result.is_final:
+                trace.problems.append(
+                    f"node {parent}: child {child.node} awaited ({how}) with"
+                    f" result {result.handler_name} still {result.status}"
+                )
+        await trio.lowlevel.checkpoint()
+
+    def make_handler(bus: int, handler: int) -> Any:
+        async def handle(event: Job) -> int | None:
+            node = program.nodes[event.node]
+            script = node.scripts[handler]
+            run = HandlerRun(
+                event.node, bus, handler, trio.lowlevel.current_task(), next(trace.seq)
+            )
+            trace.runs.append(run)
+            later: list[Job] = []
+            try:
+                for step in script.steps:
+                    if isinstance(step, Sleep):
+                        await trio.sleep(step.seconds)
+                        continue
+                    child_node = program.nodes[step.child]
+                    child = emitted(
+                        buses[child_node.bus].emit(
+                            Job(
+                                node=step.child,
+                                event_handler_concurrency=child_node.handler_concurrency,
+                            )
+                        )
+                    )
+                    if step.how == "await":
+                        trace.jumped.add(child.node)
+                        await child
+                        await check_awaited(event.node, child, step.how)
+                    elif step.how == "completed":
+                        if queue_order_is_legal(event_mode, node, child_node):
+                            await child.event_completed()
+                        else:
+                            # The bus sees the cycle and says so instead of
+                            # hanging; the handler then takes the other path.
+                            try:
+                                await child.event_completed()
+                            except RuntimeError:
+                                pass
+                            else:
+                                trace.problems.append(
+                                    f"node {event.node}: queue-order wait for"
+                                    f" child {child.node} did not raise"
+                                )
+                            trace.jumped.add(child.node)
+                            await child
+                        await check_awaited(event.node, child, step.how)
+                    elif step.how == "later":
+                        trace.jumped.add(child.node)
+                        later.append(child)
+                for child in later:
+                    await child
+                    await check_awaited(event.node, child, "later")
+                if script.ending == "fail":
+                    raise HandlerBoom(f"node {event.node} handler {handler}")
+                if script.ending == "value":
+                    return expected_value(event.node, handler)
+                return None
+            finally:
+                run.end = next(trace.seq)
+
+        handle.__qualname__ = f"handler_b{bus}_h{handler}"
+        return handle
+
+    for index, bus in enumerate(buses):
+        ids = []
+        for handler, pattern in enumerate(program.patterns[index]):
+            key: type[Job] | str = {"class": Job, "string": "Job", "*": "*"}[pattern]
+            ids.append(bus.on(key, make_handler(index, handler)).id)
+        trace.handler_ids.append(ids)
+
+    async with trio.open_nursery() as nursery:
+
+        async def watchdog() -> None:
+            await trio.sleep(WATCHDOG)
+            trace.hung = True
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watchdog)
+        nursery.start_soon(spawn_watchers, nursery)
+        async with AsyncExitStack() as stack:
+            for bus in buses:
+                await stack.enter_async_context(bus)
+            roots = []
+            for node, delay in program.roots:
+                await trio.sleep(delay)
+                event = Job(
+                    node=node,
+                    event_handler_concurrency=program.nodes[node].handler_concurrency,
+                )
+                roots.append(emitted(buses[program.nodes[node].bus].emit(event)))
+            # Waiting in queue order keeps the roots in their places, so the
+            # FIFO check below sees the bus's own order.
+            for root in roots:
+                await root.event_completed()
+            for _ in range(2):
+                for bus in buses:
+                    await bus.wait_until_idle()
+            trace.statistics = [bus.statistics() for bus in buses]
+        send.close()
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    return trace
+
+
+def run(program: Program, event_mode: str, handler_mode: str) -> Trace:
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    trace: Trace = trio.run(run_program, program, event_mode, handler_mode, clock=clock)
+    return trace
+
+
+# -- checking -----------------------------------------------------------------
+
+
+def host_of(run: HandlerRun, by_task: dict[trio.lowlevel.Task, list[HandlerRun]]) -> int | None:
+    """The event whose handler call ``run`` was processed inside, if any.
+
+    A queue-jumped event is processed in the awaiting handler's task (or, for
+    parallel handlers, in tasks of a nursery opened there), during that
+    handler's call. Walking up the task tree finds it.
+    """
+    task: trio.lowlevel.Task | None = run.task
+    while task is not None:
+        hosts = [
+            other
+            for other in by_task.get(task, ())
+            if other.node != run.node and other.start < run.start < run.end < other.end
+        ]
+        if hosts:
+            return max(hosts, key=lambda other: other.start).node
+        nursery = task.parent_nursery
+        task = nursery.parent_task if nursery is not None else None
+    return None
+
+
+def overlapping(intervals: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """Pairs of nodes whose (start, end, node) intervals overlap."""
+    clashes = []
+    ordered = sorted(intervals)
+    for (_, end, node), (start, _, other) in itertools.pairwise(ordered):
+        if start < end:
+            clashes.append((node, other))
+    return clashes
+
+
+def check_trace(
+    program: Program, event_mode: str, handler_mode: str, trace: Trace
+) -> None:
+    """Hold a trace against every invariant; fail naming the first broken one."""
+    assert not trace.hung, "the program hung (no progress within the watchdog)"
+    assert trace.problems == []
+    node_count = len(program.nodes)
+    parents = program.parent_of()
+
+    # (d) every event was emitted once and completed exactly once, for good.
+    assert sorted(trace.events) == list(range(node_count))
+    assert all(trace.emit_count[n] == 1 for n in range(node_count))
+    for node, event in trace.events.items():
+        seen = trace.completions[node]
+        assert len(seen) == 1, f"node {node} signalled completion {len(seen)} times"
+        (completion,) = seen
+        assert completion.status is EventStatus.COMPLETED
+        assert completion.completed_at is not None
+        assert event.event_status is EventStatus.COMPLETED
+        assert event.event_completed_at == completion.completed_at
+        # (h) a parent completes only after all its children.
+        assert completion.open_children == [], f"node {node} completed too early"
+        children = sorted(c.node for c in event.event_children if isinstance(c, Job))
+        assert children == sorted(c for c, p in parents.items() if p == node)
+        assert all(
+            c.event_parent_id == event.event_id for c in event.event_children
+        )
+        # Every result is final, and was already when the event completed.
+        assert completion.open_results == []
+        for result in event.event_results.values():
+            assert result.status in (EventResultStatus.COMPLETED, EventResultStatus.ERROR)
+            assert result.started_at is not None
+            assert result.completed_at is not None
+
+    runs_of: dict[int, list[HandlerRun]] = defaultdict(list)
+    by_task: dict[trio.lowlevel.Task, list[HandlerRun]] = defaultdict(list)
+    for handler_run in trace.runs:
+        runs_of[handler_run.node].append(handler_run)
+        by_task[handler_run.task].append(handler_run)
+
+    for node_index, node in enumerate(program.nodes):
+        event = trace.events[node_index]
+        runs = runs_of[node_index]
+        ids = trace.handler_ids[node.bus]
+        # Every handler ran exactly once, and ended.
+        assert sorted(r.handler for r in runs) == list(range(len(ids)))
+        assert all(r.end > r.start for r in runs)
+        # (e) results are in registration order, typed and "*" alike.
+        assert list(event.event_results) == ids
+        # (f) failures are errors; they stop no other handler.
+        for handler, (result_id, script) in enumerate(
+            zip(ids, node.scripts, strict=True)
+        ):
+            result = event.event_results[result_id]
+            if script.ending == "fail":
+                assert result.status is EventResultStatus.ERROR
+                assert isinstance(result.error, HandlerBoom)
+                assert str(result.error) == f"node {node_index} handler {handler}"
+            else:
+                assert result.status is EventResultStatus.COMPLETED, result.error
+                expected = expected_value(node_index, handler)
+                assert result.result == (expected if script.ending == "value" else None)
+        # (g) serial handlers of one event run one after another, in order.
+        concurrency = node.handler_concurrency or handler_mode
+        if concurrency == "serial":
+            ordered = sorted(runs, key=lambda r: r.start)
+            assert [r.handler for r in ordered] == list(range(len(ids)))
+            for before, after in itertools.pairwise(ordered):
+                assert before.end < after.start, f"node {node_index} handlers overlap"
+
+    for index, stats in enumerate(trace.statistics):
+        on_bus = sum(1 for n in program.nodes if n.bus == index)
+        assert (stats.queued, stats.running, stats.completed) == (0, 0, on_bus)
+
+    if event_mode == "parallel":
+        return
+
+    # Which event each event was processed inside of (queue-jump), if any.
+    hosts: dict[int, int | None] = {}
+    for node_index, runs in runs_of.items():
+        found = {host_of(r, by_task) for r in runs}
+        assert len(found) == 1, f"node {node_index} ran inside several events: {found}"
+        hosts[node_index] = found.pop()
+    interval = {
+        n: (min(r.start for r in runs), max(r.end for r in runs), n)
+        for n, runs in runs_of.items()
+    }
+    for node_index, host in hosts.items():
+        if host is None:
+            continue
+        # Only an awaited event (or a descendant of one) runs inline, and
+        # under bus-serial only on the bus whose slot the host holds.
+        assert any(
+            a in trace.jumped for a in ancestors_or_self(node_index, parents)
+        ), f"node {node_index} ran inside node {host} without being awaited"
+        if event_mode == "bus-serial":
+            assert program.nodes[host].bus == program.nodes[node_index].bus
+
+    # (a) no overlap of events holding a serial slot; queue-jumped events
+    # run inside their host and are exempt.
+    if event_mode == "global-serial":
+        top = [interval[n] for n, h in hosts.items() if h is None]
+        assert overlapping(top) == [], "events overlap under global-serial"
+    else:
+        for bus in range(len(program.patterns)):
+            top = [
+                interval[n]
+                for n, h in hosts.items()
+                if h is None and program.nodes[n].bus == bus
+            ]
+            assert overlapping(top) == [], f"events overlap on bus {bus}"
+
+    # (b) FIFO per bus, apart from awaited events and what they carry along.
+    for bus in range(len(program.patterns)):
+        in_place = [
+            n
+            for n, h in hosts.items()
+            if h is None
+            and program.nodes[n].bus == bus
+            and not any(a in trace.jumped for a in ancestors_or_self(n, parents))
+        ]
+        by_emit = sorted(in_place, key=lambda n: trace.emit_seq[n])
+        by_start = sorted(in_place, key=lambda n: interval[n][0])
+        assert by_start == by_emit, f"bus {bus} broke FIFO"
+
+
+def ancestors_or_self(node: int, parents: dict[int, int]) -> Iterator[int]:
+    current: int | None = node
+    while current is not None:
+        yield current
+        current = parents.get(current)
+
+
+# -- the tests ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler_mode", HANDLER_MODES)
+@pytest.mark.parametrize("event_mode", EVENT_MODES)
+@settings(max_examples=40)
+@given(program=programs())
+def test_random_programs_keep_every_scheduling_invariant(
+    event_mode: str, handler_mode: str, program: Program
+) -> None:
+    """No overlap, FIFO, awaited children done, one completion, ordered results.
+
+    See :func:`check_trace` for the list; it is the same for every mode,
+    with the overlap and FIFO checks skipped under ``parallel``.
+    """
+    trace = run(program, event_mode, handler_mode)
+    check_trace(program, event_mode, handler_mode, trace)
