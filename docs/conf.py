@@ -49,3 +49,4 @@ nitpicky = False
 
 html_theme = "alabaster"
 html_title = "triobus"
+napoleon_use_ivar = True  # "Attributes:" sections would duplicate the attrs fields

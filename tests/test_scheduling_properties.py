@@ -7,10 +7,14 @@ later, or not awaited at all), fails or returns a value. Each program runs
 under virtual time and records a trace of every handler call; the checks then
 hold the trace against the scheduling invariants.
 
-Children are only emitted onto the parent's bus or a bus with a higher index.
-Waits then always point "up" the bus order, so a program can never build a
-cross-bus wait cycle, which would hang under any correct scheduler. (The one
-such shape that should *not* hang is a separate, deterministic test.)
+Which bus a child may go to follows lock ordering, so that no program can
+build a wait cycle, which would hang under any correct scheduler: a handler
+may wait for an event on a bus its task already holds (the event then runs
+inline, in that task), or on a bus above every bus that it, or any ancestor
+waiting on it, may hold. Since a handler that waits for an event on another
+bus lends that event its slots, "held" includes lent slots, so programs also
+await children on lower buses through a lender. (The shape that should not
+hang but does is a separate, deterministic test.)
 """
 
 from __future__ import annotations
@@ -77,6 +81,10 @@ class Node:
     bus: int
     scripts: tuple[Script, ...]  # one per handler registered on the bus
     handler_concurrency: str | None  # the event's own option, None inherits
+    #: Under bus-serial: buses whose slot this event's handlers surely hold,
+    #: and buses whose slot they may hold (own, inline host's, or lent).
+    surely_held: frozenset[int]
+    maybe_held: frozenset[int]
 
 
 @attrs.frozen
@@ -105,31 +113,54 @@ def programs(draw: st.DrawFn) -> Program:
     )
     nodes: list[Node | None] = []
 
-    def make_node(bus: int, depth: int) -> int:
+    def make_node(
+        bus: int,
+        depth: int,
+        surely: frozenset[int],
+        maybe: frozenset[int],
+        reserved: frozenset[int],
+    ) -> int:
         index = len(nodes)
         nodes.append(None)
+        # Buses this event must never wait for unless it holds them: any an
+        # ancestor that may be waiting on it holds.
+        above = max(maybe | reserved) + 1
+        targets = [(j, how) for j in sorted(surely) for how in HOWS if how != "detach"]
+        targets.append((bus, "detach"))
+        targets.extend((j, how) for j in range(above, bus_count) for how in HOWS)
         scripts = []
         for _ in patterns[bus]:
             steps: list[Sleep | Emit] = []
             for _ in range(draw(st.integers(0, 3))):
                 can_emit = depth < MAX_DEPTH and len(nodes) < MAX_NODES
                 if can_emit and draw(st.booleans()):
-                    child_bus = draw(st.integers(bus, bus_count - 1))
-                    how = draw(st.sampled_from(HOWS))
-                    steps.append(Emit(make_node(child_bus, depth + 1), how))
+                    j, how = draw(st.sampled_from(targets))
+                    if j in surely and how != "detach":
+                        # Runs inline in this handler's task: same slots.
+                        child = (surely, maybe)
+                    elif how == "await":
+                        # Awaited at once from another bus: lent our slots.
+                        child = (surely | {j}, maybe | {j})
+                    else:
+                        # May be lent our slots if still queued when awaited.
+                        child = (frozenset({j}), maybe | {j})
+                    made = make_node(j, depth + 1, *child, reserved | maybe)
+                    steps.append(Emit(made, how))
                 else:
                     steps.append(Sleep(draw(st.integers(0, 3))))
             ending = draw(st.sampled_from(("value", "none", "fail")))
             scripts.append(Script(tuple(steps), ending))
         concurrency = draw(st.sampled_from((None, None, "serial", "parallel")))
-        nodes[index] = Node(bus, tuple(scripts), concurrency)
+        nodes[index] = Node(bus, tuple(scripts), concurrency, surely, maybe)
         return index
 
     roots = []
     for _ in range(draw(st.integers(1, 4))):
         if len(nodes) >= MAX_NODES:
             break
-        root = make_node(draw(st.integers(0, bus_count - 1)), 0)
+        bus = draw(st.integers(0, bus_count - 1))
+        only = frozenset({bus})
+        root = make_node(bus, 0, only, only, frozenset())
         roots.append((root, draw(st.sampled_from((0, 0, 1, 2)))))
     return Program(patterns, tuple(n for n in nodes if n is not None), tuple(roots))
 

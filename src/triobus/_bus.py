@@ -561,7 +561,7 @@ class EventBus:
             for handler in self._handlers_for(event.event_type):
                 if handler.id in event.event_results:
                     continue
-                result = EventResult[Any](
+                result: EventResult[Any] = EventResult(
                     event_id=event.event_id,
                     handler_id=handler.id,
                     handler_name=handler.handler_name,

@@ -196,7 +196,7 @@ def _pending_result(
     existing = event.event_results.get(handler.id)
     if existing is not None and not existing.is_final:
         return existing
-    result = EventResult[Any](
+    result: EventResult[Any] = EventResult(
         event_id=event.event_id,
         handler_id=handler.id,
         handler_name=handler.handler_name,

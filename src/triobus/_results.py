@@ -23,6 +23,11 @@ _FINAL = frozenset({EventResultStatus.COMPLETED, EventResultStatus.ERROR})
 _UNSET: Any = object()
 
 
+def _no_children() -> list[BaseEvent[Any]]:
+    # A named factory: the element type only exists for type checkers here.
+    return []
+
+
 @attrs.define(eq=False)
 class EventResult(Generic[T]):
     """What one handler did with one event on one bus.
@@ -48,9 +53,7 @@ class EventResult(Generic[T]):
     completed_at: datetime | None = None
     result: T | None = None
     error: BaseException | None = None
-    event_children: list[BaseEvent[Any]] = attrs.field(
-        factory=lambda: list[BaseEvent[Any]]()
-    )
+    event_children: list[BaseEvent[Any]] = attrs.field(factory=_no_children)
     # Keys written by peers that triobus has no field for (for example the
     # extra ``handler_*`` keys of abxbus); kept so they are written back out.
     extra: dict[str, object] = attrs.field(

@@ -5,55 +5,88 @@ then ``event_results`` when there are any. It matches the event JSON of the
 asyncio peer abxbus key for key, so events cross between the two. Keys that
 abxbus writes and triobus has no field for are kept on load and written back
 unchanged.
+
+Events are (un)structured by hand-written code rather than by cattrs' attrs
+hooks: the built-in fields have fixed shapes and rules of their own, and
+this path is hot (every message a bridge carries goes through it). Payload
+fields still go through the converter's hooks for their declared types.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import attrs
-from cattrs.preconf.json import JsonConverter
+from cattrs.preconf.json import JsonConverter, configure_converter
 
-from . import _errors
 from ._enums import EventResultStatus, EventStatus
-from ._errors import EventDecodeError, EventResultTypeError, TriobusError
+from ._errors import (
+    BusClosedError,
+    BusNotRunningError,
+    EventDecodeError,
+    EventHandlerAbortedError,
+    EventHandlerCancelledError,
+    EventHandlerTimeoutError,
+    EventResultTypeError,
+    TriobusError,
+)
 from ._event import (
     BUILTIN_FIELDS,
-    METADATA_FIELDS,
-    RUNTIME_API_NAMES,
     BaseEvent,
     event_class_for,
     extra_payload,
     payload_fields,
+    reserved_name_rule,
     set_extra_payload,
 )
 from ._results import EventResult
 from ._schema import schema_to_type, type_to_schema
+from ._util import new_id
 
 E = TypeVar("E", bound=BaseEvent[Any])
 
 #: Event-level keys abxbus writes that triobus has no field for.
 PEER_EVENT_KEYS = frozenset({"event_ttl", "event_result_ttl"})
-_RESULT_KEYS = (
-    "id",
-    "status",
-    "event_id",
-    "handler_id",
-    "handler_name",
-    "eventbus_id",
-    "eventbus_name",
-    "timeout",
-    "started_at",
-    "completed_at",
-    "result",
-    "error",
-    "event_children",
+_RESULT_KEYS = frozenset(
+    {
+        "id",
+        "status",
+        "event_id",
+        "handler_id",
+        "handler_name",
+        "eventbus_id",
+        "eventbus_name",
+        "timeout",
+        "started_at",
+        "completed_at",
+        "result",
+        "error",
+        "event_children",
+    }
 )
-_TIMESTAMP_FIELDS = ("event_created_at", "event_started_at", "event_completed_at")
+# Built-in fields passed to ``__init__``, whose validators and converters
+# check them; the rest are set after construction, checked here.
+_STR_METADATA = ("event_id", "event_type", "event_version")
+_CHECKED_BY_INIT = (
+    "event_timeout",
+    "event_handler_timeout",
+    "event_slow_timeout",
+    "event_handler_slow_timeout",
+    "event_concurrency",
+    "event_handler_concurrency",
+    "event_handler_completion",
+)
+_TIMESTAMP_FIELDS = ("event_started_at", "event_completed_at")
+# Private key in an event's ``__dict__``: the schema a loaded event's result
+# type was read from, written back as it came (see ``_result_schema``).
+_SCHEMA_KEY = "_triobus_result_schema"
+_MISSING: Any = object()
+_UNWRITABLE: dict[str, object] = {"unwritable": True}
 
 
 class RemoteHandlerError(TriobusError):
@@ -78,44 +111,83 @@ class RemoteHandlerError(TriobusError):
 def _structure_str(value: object, _: object) -> str:
     if isinstance(value, str):
         return value
-    raise TypeError(f"expected a string, got {value!r}")
+    raise TypeError(f"expected a string, got {_short_repr(value)}")
 
 
 def _structure_int(value: object, _: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise TypeError(f"expected an integer, got {value!r}")
+    raise TypeError(f"expected an integer, got {_short_repr(value)}")
 
 
 def _structure_float(value: object, _: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    raise TypeError(f"expected a number, got {value!r}")
+    raise TypeError(f"expected a number, got {_short_repr(value)}")
 
 
 def _structure_bool(value: object, _: object) -> bool:
     if isinstance(value, bool):
         return value
-    raise TypeError(f"expected a boolean, got {value!r}")
+    raise TypeError(f"expected a boolean, got {_short_repr(value)}")
+
+
+def _optional_str(value: object, key: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise EventDecodeError(f"{key} must be a string or null, got {_short_repr(value)}")
+
+
+def _describe(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message for an error message, cut to ``limit``."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _short_repr(value: object, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters: error messages quote bad input."""
+    try:
+        text = repr(value)
+    except Exception:  # a repr nested too deeply, for instance
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+# -- timestamps -----------------------------------------------------------------
 
 
 def format_datetime(value: datetime) -> str:
-    """Write a datetime as ISO 8601 in UTC with a ``Z`` suffix."""
+    """Write a datetime as ISO 8601 in UTC with a ``Z`` suffix.
+
+    A naive datetime is taken to be in UTC already.
+    """
     if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat().replace("+00:00", "Z")
+        value = (
+            value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        )
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_datetime(value: object) -> datetime:
-    """Read an ISO 8601 string (or datetime) into an aware UTC datetime."""
+    """Read an ISO 8601 string (or datetime) into an aware UTC datetime.
+
+    abxbus writes nanoseconds; they are cut to the microseconds a Python
+    datetime holds.
+
+    Raises:
+        TypeError: ``value`` is neither a string nor a datetime.
+        ValueError: ``value`` is not an ISO 8601 timestamp.
+    """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         parsed = datetime.fromisoformat(value)
     else:
-        raise TypeError(f"expected an ISO 8601 timestamp, got {value!r}")
+        raise TypeError(f"expected an ISO 8601 timestamp, got {_short_repr(value)}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is UTC:
+        return parsed
     return parsed.astimezone(UTC)
 
 
@@ -123,38 +195,68 @@ def _optional_datetime(value: object) -> datetime | None:
     return None if value is None else parse_datetime(value)
 
 
+def _optional_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
+
+
 # -- errors on the wire -----------------------------------------------------------
+
+_KNOWN_ERRORS: dict[str, type[Exception]] = {
+    cls.__name__: cls
+    for cls in (
+        TriobusError,
+        EventHandlerTimeoutError,
+        EventHandlerCancelledError,
+        EventHandlerAbortedError,
+        EventResultTypeError,
+        BusNotRunningError,
+        BusClosedError,
+        EventDecodeError,
+    )
+}
 
 
 def error_to_json(error: BaseException) -> dict[str, str]:
     """The wire form of a handler error: its type name and message."""
     type_name = (
-        error.type_name if isinstance(error, RemoteHandlerError) else type(error).__name__
+        error.type_name
+        if isinstance(error, RemoteHandlerError)
+        else type(error).__name__
     )
     return {"type": type_name, "message": str(error)}
 
 
 def error_from_json(value: object) -> BaseException:
-    """Rebuild a handler error: a real class where the name is known here."""
+    """Rebuild a handler error: a real class where the name is known here.
+
+    The rebuilt error always writes back the same type name and message; a
+    class that cannot promise that (one whose constructor needs more than a
+    message, or that changes the message, as ``KeyError`` quotes it) loads as
+    a :class:`RemoteHandlerError` carrying the name.
+
+    Raises:
+        TypeError: ``value`` is not an error object or a string.
+    """
     if isinstance(value, str):
         return RemoteHandlerError("Exception", value)
     if not isinstance(value, Mapping):
-        raise TypeError(f"expected an error object, got {value!r}")
+        raise TypeError(f"expected an error object, got {_short_repr(value)}")
     raw = cast(Mapping[str, object], value)
     type_name = raw.get("type", "Exception")
     message = raw.get("message", "")
     if not isinstance(type_name, str) or not isinstance(message, str):
-        raise TypeError(f"error type and message must be strings, got {value!r}")
-    known = getattr(_errors, type_name, None) or getattr(builtins, type_name, None)
-    if (
-        isinstance(known, type)
-        and issubclass(known, Exception)
-        and known is not RemoteHandlerError
-    ):
+        raise TypeError(
+            f"error type and message must be strings, got {_short_repr(value)}"
+        )
+    known: object = _KNOWN_ERRORS.get(type_name) or getattr(builtins, type_name, None)
+    if isinstance(known, type) and issubclass(known, Exception):
         try:
-            return known(message)
-        except Exception:  # noqa: BLE001 - a class whose constructor needs more
+            error = known(message)
+        except Exception:  # a class whose constructor needs more than a message
             pass
+        else:
+            if str(error) == message:
+                return error
     return RemoteHandlerError(type_name, message)
 
 
@@ -165,9 +267,9 @@ def validate_result(result_type: object, value: object, handler_label: str) -> A
     """Check a handler's return value against the event's result type.
 
     Events (as returned by forwarders) and None are never validated. Values
-    that already have the exact expected class pass through untouched;
-    others are structured through the converter, so a dict becomes an attrs
-    result class and an int a float.
+    that already are instances of a plain class result type pass through
+    untouched; others are structured through the converter, so a dict
+    becomes an attrs result class and an int a float.
 
     Args:
         result_type: The event's ``event_result_type``; None disables checks.
@@ -182,17 +284,21 @@ def validate_result(result_type: object, value: object, handler_label: str) -> A
     """
     if result_type is None or value is None or isinstance(value, BaseEvent):
         return value
-    if type(value) is result_type or result_type is Any or result_type is object:
+    if result_type is Any or result_type is object:
+        return value
+    if (
+        isinstance(result_type, type)
+        and isinstance(value, result_type)
+        and (result_type is bool or not isinstance(value, bool))
+    ):
         return value
     try:
         return converter.structure(value, result_type)
-    except Exception as exc:  # noqa: BLE001 - any failure means "does not fit"
-        error = EventResultTypeError(
-            f"handler {handler_label} returned {value!r}, which is not a valid"
-            f" {_type_name(result_type)}"
-        )
-        error.__cause__ = exc
-        raise error from exc
+    except Exception as exc:  # any failure means "does not fit"
+        raise EventResultTypeError(
+            f"handler {handler_label} returned {_short_repr(value)}, which is not"
+            f" a valid {_type_name(result_type)}"
+        ) from exc
 
 
 def _type_name(tp: object) -> str:
@@ -201,27 +307,60 @@ def _type_name(tp: object) -> str:
 
 # -- the converter ------------------------------------------------------------------
 
+_StructureHook = Callable[[Any, Any], Any]
+
+
+@attrs.frozen
+class _PayloadField:
+    name: str
+    alias: str
+    init: bool
+    type: object
+    structure: _StructureHook
+
 
 @attrs.frozen
 class _EventCodec:
-    """Per-class (un)structure hooks for payload fields, built on first use."""
+    """What (un)structuring one event class needs, worked out on first use."""
 
-    unstructure: tuple[tuple[str, Callable[[Any], Any]], ...]
-    structure: dict[str, tuple[str, Callable[[Any, Any], Any], object]]
+    #: Payload field names with their unstructure hook, or None where the
+    #: value is a JSON scalar already and is written as it is.
+    unstructure: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    structure: tuple[_PayloadField, ...]
+    #: Keys that are not extra payload: built-ins, payload fields, results.
+    known: frozenset[str]
+    #: The class's default result type and the schema written for it.
+    result_type: object
+    result_schema: dict[str, object] | None
+
+
+#: Field types whose values are written to JSON as they are.
+_SCALARS: frozenset[object] = frozenset(
+    {str, int, float, bool, type(None), str | None, int | None, float | None}
+    | {bool | None, Any, object}
+)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class EventConverter(JsonConverter):
     """The cattrs JSON converter for events, available as ``triobus.converter``.
 
     ``dumps``/``loads`` go to and from JSON text; ``unstructure`` and
-    ``structure`` to and from plain dicts. Structuring to ``BaseEvent`` picks
-    the class by ``event_type``. Every failure to decode raises
-    :class:`~triobus.EventDecodeError`.
+    ``structure`` to and from plain dicts. Structuring to ``BaseEvent`` (or
+    any event class) picks the subclass whose ``event_type`` matches. Every
+    failure to build an event raises :class:`~triobus.EventDecodeError`.
+
+    It is configured like ``cattrs.preconf.json.make_converter()``, except
+    that scalars are not coerced (``"5"`` is not an ``int``) and datetimes
+    are written in UTC with a ``Z`` suffix.
     """
 
     def __init__(self) -> None:
-        super().__init__()
-        self._codecs: dict[type[Any], _EventCodec] = {}
+        super().__init__(detailed_validation=False)
+        configure_converter(self)
+        self._codecs: weakref.WeakKeyDictionary[type[Any], _EventCodec] = (
+            weakref.WeakKeyDictionary()
+        )
         for tp, hook in (
             (str, _structure_str),
             (int, _structure_int),
@@ -239,64 +378,103 @@ class EventConverter(JsonConverter):
     def dumps(  # type: ignore[override]
         self, obj: Any, unstructure_as: Any = None, **kwargs: Any
     ) -> str:
-        """Serialise an event (or anything the converter knows) to JSON text."""
-        return json.dumps(self.unstructure(obj, unstructure_as=unstructure_as), **kwargs)
+        """Serialise an event (or anything the converter knows) to JSON text.
+
+        Keyword arguments go to ``json.dumps``; without any, the text is
+        compact.
+        """
+        if unstructure_as is None and isinstance(obj, BaseEvent):
+            data: object = self._event_dict(cast(BaseEvent[Any], obj), copy=False)
+        else:
+            data = self.unstructure(obj, unstructure_as=unstructure_as)
+        if kwargs:
+            return json.dumps(data, **kwargs)
+        return _ENCODER.encode(data)
 
     def loads(  # type: ignore[override]
         self, data: str | bytes | bytearray, cl: type[E], **kwargs: Any
     ) -> E:
         """Parse JSON text into an event of class ``cl`` (or any, for BaseEvent).
 
+        Keyword arguments go to ``json.loads``.
+
         Raises:
-            EventDecodeError: The text is not valid JSON or not a valid event.
+            EventDecodeError: The text is not valid JSON, or not a valid event
+                of ``cl``.
         """
         try:
             raw = json.loads(data, **kwargs)
-        except (ValueError, TypeError, RecursionError) as exc:
-            raise EventDecodeError(f"not valid event JSON: {exc}") from exc
-        return self.structure(raw, cl)
+        except Exception as exc:  # ValueError, RecursionError, TypeError...
+            raise EventDecodeError(f"not valid JSON: {_describe(exc)}") from exc
+        return cast(E, self.structure(raw, cl))
 
     def structure(self, obj: Any, cl: Any) -> Any:
         """Structure ``obj`` into ``cl``; events fail with EventDecodeError."""
-        if not _is_event_class(cl):
-            return super().structure(obj, cl)
+        if _is_event_class(cl):
+            return self._structure_hook(obj, cl)
+        return super().structure(obj, cl)
+
+    def _structure_hook(self, obj: Any, cl: Any) -> Any:
         try:
             return self.structure_event(obj, cl)
         except EventDecodeError:
             raise
-        except (Exception, RecursionError) as exc:  # noqa: BLE001
-            raise EventDecodeError(f"cannot load {_type_name(cl)}: {exc}") from exc
-
-    def _structure_hook(self, obj: Any, cl: Any) -> Any:
-        return self.structure_event(obj, cl)
+        except Exception as exc:
+            raise EventDecodeError(
+                f"cannot load {_type_name(cl)}: {_describe(exc)}"
+            ) from exc
 
     # -- events -------------------------------------------------------------
 
     def _codec(self, cls: type[BaseEvent[Any]]) -> _EventCodec:
         codec = self._codecs.get(cls)
         if codec is None:
-            attrs.resolve_types(cls)
-            fields = attrs.fields_dict(cls)
-            names = payload_fields(cls)
-            codec = _EventCodec(
-                unstructure=tuple(
-                    (n, self.get_unstructure_hook(fields[n].type)) for n in names
-                ),
-                structure={
-                    n: (
-                        fields[n].alias,
-                        self.get_structure_hook(fields[n].type),
-                        fields[n].type,
-                    )
-                    for n in names
-                    if fields[n].init
-                },
-            )
-            self._codecs[cls] = codec
+            codec = self._codecs[cls] = self._make_codec(cls)
         return codec
+
+    def _make_codec(self, cls: type[BaseEvent[Any]]) -> _EventCodec:
+        attrs.resolve_types(cls)
+        fields = attrs.fields_dict(cls)
+        names = payload_fields(cls)
+        unstructure: list[tuple[str, Callable[[Any], Any] | None]] = []
+        structure: list[_PayloadField] = []
+        for name in names:
+            field = fields[name]
+            tp = field.type
+            hook: Callable[[Any], Any] = self.get_unstructure_hook(tp)
+            unstructure.append((name, None if _is_scalar(tp) else hook))
+            structure.append(
+                _PayloadField(
+                    name=name,
+                    alias=field.alias or name,
+                    init=field.init,
+                    type=tp,
+                    structure=self.get_structure_hook(tp),
+                )
+            )
+        result_type = fields["event_result_type"].default
+        try:
+            result_schema = type_to_schema(result_type)
+        except TypeError:
+            # Not a supported result type. Loading still works (the class
+            # keeps its type); dumping raises the TypeError that says why.
+            result_schema = _UNWRITABLE
+        return _EventCodec(
+            unstructure=tuple(unstructure),
+            structure=tuple(structure),
+            known=frozenset(names) | BUILTIN_FIELDS,
+            result_type=result_type,
+            result_schema=result_schema,
+        )
 
     def unstructure_event(self, event: BaseEvent[Any]) -> dict[str, Any]:
         """The flat JSON-ready dict of an event (section 12 of the spec)."""
+        return self._event_dict(event, copy=True)
+
+    def _event_dict(self, event: BaseEvent[Any], *, copy: bool) -> dict[str, Any]:
+        codec = self._codec(type(event))
+        started = event.event_started_at
+        completed = event.event_completed_at
         data: dict[str, Any] = {
             "event_type": event.event_type,
             "event_version": event.event_version,
@@ -308,7 +486,7 @@ class EventConverter(JsonConverter):
             "event_handler_concurrency": event.event_handler_concurrency,
             "event_handler_completion": event.event_handler_completion,
             "event_blocks_parent_completion": event.event_blocks_parent_completion,
-            "event_result_type": type_to_schema(event.event_result_type),
+            "event_result_type": self._result_schema(event, codec, copy=copy),
             "event_id": event.event_id,
             "event_path": list(event.event_path),
             "event_parent_id": event.event_parent_id,
@@ -316,21 +494,17 @@ class EventConverter(JsonConverter):
             "event_pending_bus_count": event.event_pending_bus_count,
             "event_created_at": format_datetime(event.event_created_at),
             "event_status": event.event_status,
-            "event_started_at": (
-                None
-                if event.event_started_at is None
-                else format_datetime(event.event_started_at)
-            ),
+            "event_started_at": None if started is None else format_datetime(started),
             "event_completed_at": (
-                None
-                if event.event_completed_at is None
-                else format_datetime(event.event_completed_at)
+                None if completed is None else format_datetime(completed)
             ),
         }
-        for name, hook in self._codec(type(event)).unstructure:
-            data[name] = hook(getattr(event, name))
-        for key, value in extra_payload(event).items():
-            data[key] = value
+        for name, hook in codec.unstructure:
+            value = getattr(event, name)
+            data[name] = value if hook is None else hook(value)
+        extra = extra_payload(event)
+        if extra:
+            data.update(extra)
         if event.event_results:
             data["event_results"] = {
                 handler_id: self.unstructure_result(result)
@@ -338,10 +512,30 @@ class EventConverter(JsonConverter):
             }
         return data
 
+    @staticmethod
+    def _result_schema(
+        event: BaseEvent[Any], codec: _EventCodec, *, copy: bool
+    ) -> dict[str, object] | None:
+        result_type = event.event_result_type
+        if result_type is codec.result_type:
+            schema = codec.result_schema
+            if schema is None or (not copy and schema is not _UNWRITABLE):
+                return schema
+            return type_to_schema(result_type)
+        # A loaded event keeps the schema it came with, so an event whose
+        # schema reads back as a looser type (a pydantic model as a dict, for
+        # example) is forwarded with its schema unchanged.
+        loaded: tuple[object, dict[str, object]] | None = vars(event).get(_SCHEMA_KEY)
+        if loaded is not None and loaded[0] is result_type:
+            return cast(dict[str, object], _copy_json(loaded[1])) if copy else loaded[1]
+        return type_to_schema(result_type)
+
     def unstructure_result(self, result: EventResult[Any]) -> dict[str, Any]:
         """The JSON-ready dict of one handler result."""
         value = result.result
-        return {
+        started = result.started_at
+        completed = result.completed_at
+        data: dict[str, Any] = {
             "id": result.id,
             "status": result.status,
             "event_id": result.event_id,
@@ -350,14 +544,8 @@ class EventConverter(JsonConverter):
             "eventbus_id": result.eventbus_id,
             "eventbus_name": result.eventbus_name,
             "timeout": result.timeout,
-            "started_at": (
-                None if result.started_at is None else format_datetime(result.started_at)
-            ),
-            "completed_at": (
-                None
-                if result.completed_at is None
-                else format_datetime(result.completed_at)
-            ),
+            "started_at": None if started is None else format_datetime(started),
+            "completed_at": None if completed is None else format_datetime(completed),
             # An event-valued result (a forwarder's return value) is the event
             # itself, which travels on its own; writing it here would nest the
             # event inside its own results.
@@ -368,143 +556,243 @@ class EventConverter(JsonConverter):
             ),
             "error": None if result.error is None else error_to_json(result.error),
             "event_children": result.child_ids,
-            **result.extra,
         }
+        if result.extra:
+            data.update(result.extra)
+        return data
 
     def structure_event(self, obj: object, cl: type[E]) -> E:
-        """Build an event of class ``cl`` from a flat dict, validating keys."""
-        if not isinstance(obj, Mapping):
-            raise EventDecodeError(f"an event must be a JSON object, got {obj!r}")
-        data = cast(Mapping[str, Any], obj)
-        event_type = data.get("event_type")
-        if event_type is not None and not isinstance(event_type, str):
-            raise EventDecodeError(f"event_type must be a string, got {event_type!r}")
+        """Build an event of class ``cl`` from a flat dict, validating keys.
+
+        When ``event_type`` names a class defined in this process that is
+        ``cl`` or a subclass of it, the event is built as that class;
+        otherwise as ``cl``, keeping the keys it has no field for.
+
+        Raises:
+            EventDecodeError: ``obj`` is not a valid event.
+        """
+        if not isinstance(obj, dict):
+            if not isinstance(obj, Mapping):
+                raise EventDecodeError(
+                    f"an event must be a JSON object, got {_short_repr(obj)}"
+                )
+            obj = dict(cast(Mapping[object, object], obj))
+        data = cast(dict[str, Any], obj)
 
         target: type[BaseEvent[Any]] = cl
-        if cl is BaseEvent and event_type is not None:
-            target = event_class_for(event_type) or BaseEvent
+        event_type = data.get("event_type", _MISSING)
+        if event_type is not _MISSING:
+            if not isinstance(event_type, str):
+                raise EventDecodeError(
+                    f"event_type must be a string, got {_short_repr(event_type)}"
+                )
+            found = event_class_for(event_type)
+            if found is not None and found is not cl and issubclass(found, cl):
+                target = found
         codec = self._codec(target)
 
-        kwargs: dict[str, Any] = {}
-        runtime: dict[str, Any] = {}
-        extra: dict[str, object] = {}
-        results: object = None
-        for key, value in data.items():
-            if not isinstance(key, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-                raise EventDecodeError(f"event keys must be strings, got {key!r}")
-            spec = codec.structure.get(key)
-            if spec is not None:
-                alias, hook, tp = spec
-                kwargs[alias] = self._field(key, hook, value, tp)
-            elif key == "event_results":
-                results = value
-            elif key in BUILTIN_FIELDS:
-                if key in METADATA_FIELDS or key == "event_parent_id":
-                    kwargs[key] = value
-                else:
-                    runtime[key] = value
-            elif key in PEER_EVENT_KEYS:
-                extra[key] = value
-            elif key.startswith(("event_", "model_", "_")) or key in RUNTIME_API_NAMES:
-                raise EventDecodeError(
-                    f"{target.__name__}: key {key!r} is reserved and not a built-in"
-                    " field"
-                )
-            else:
-                extra[key] = value
+        extra: dict[str, object] | None = None
+        unknown = data.keys() - codec.known
+        if unknown:
+            extra = self._extra_keys(target, data, unknown)
 
-        schema = kwargs.pop("event_result_type", None)
-        if target is BaseEvent:
-            kwargs["event_result_type"] = None if schema is None else schema_to_type(schema)
-        for key in ("event_id", "event_type", "event_version"):
-            if key in kwargs:
-                _structure_str(kwargs[key], None)
-        if kwargs.get("event_parent_id") is not None:
-            _structure_str(kwargs["event_parent_id"], None)
+        kwargs: dict[str, Any] = {}
+        late: list[tuple[str, Any]] = []
+        for field in codec.structure:
+            name = field.name
+            if name in data:
+                try:
+                    value = field.structure(data[name], field.type)
+                except Exception as exc:
+                    raise EventDecodeError(
+                        f"{target.__name__}: field {name!r}: {_describe(exc)}"
+                    ) from exc
+                if field.init:
+                    kwargs[field.alias] = value
+                else:
+                    late.append((name, value))
+        for key in _STR_METADATA:
+            value = data.get(key, _MISSING)
+            if value is not _MISSING:
+                if not isinstance(value, str):
+                    raise EventDecodeError(
+                        f"{key} must be a string, got {_short_repr(value)}"
+                    )
+                kwargs[key] = value
+        for key in _CHECKED_BY_INIT:
+            if key in data:
+                kwargs[key] = data[key]
+        parent_id = data.get("event_parent_id")
+        if parent_id is not None:
+            kwargs["event_parent_id"] = _optional_str(parent_id, "event_parent_id")
+        schema = data.get("event_result_type", _MISSING)
+        if (
+            schema is not _MISSING
+            and schema != codec.result_schema
+            and codec.result_schema is not _UNWRITABLE
+        ):
+            if schema is not None and not isinstance(schema, dict):
+                raise EventDecodeError(
+                    f"event_result_type must be a JSON Schema object or null,"
+                    f" got {_short_repr(schema)}"
+                )
+            kwargs["event_result_type"] = (
+                None if schema is None else schema_to_type(schema)
+            )
+
         try:
             event = target(**kwargs)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise EventDecodeError(f"cannot build {target.__name__}: {exc}") from exc
+        fields = vars(event)
+        if "event_result_type" in kwargs and schema is not None:
+            fields[_SCHEMA_KEY] = (kwargs["event_result_type"], schema)
+        for name, value in late:
+            setattr(event, name, value)
         if extra:
             set_extra_payload(event, extra)
-        if runtime:
-            self._apply_runtime(event, runtime)
+        self._apply_runtime(fields, data)
+        results = data.get("event_results")
         if results is not None:
             event.event_results = self._structure_results(event, results)
         return cast(E, event)
 
     @staticmethod
-    def _field(key: str, hook: Callable[[Any, Any], Any], value: object, tp: object) -> Any:
-        try:
-            return hook(value, tp)
-        except (Exception, RecursionError) as exc:  # noqa: BLE001
-            raise EventDecodeError(f"field {key!r}: {exc}") from exc
+    def _extra_keys(
+        target: type[BaseEvent[Any]], data: dict[str, Any], unknown: set[str]
+    ) -> dict[str, object]:
+        """Check the keys an event class has no field for, keeping their order."""
+        extra: dict[str, object] = {}
+        for key, value in data.items():
+            if key not in unknown:
+                continue
+            if not isinstance(key, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise EventDecodeError(
+                    f"event keys must be strings, got {_short_repr(key)}"
+                )
+            if key not in PEER_EVENT_KEYS:
+                rule = reserved_name_rule(key)
+                if rule is not None:
+                    raise EventDecodeError(f"{target.__name__}: key {rule}")
+            extra[key] = value
+        return extra
 
-    def _apply_runtime(self, event: BaseEvent[Any], runtime: dict[str, Any]) -> None:
-        fields = event.__dict__
-        for key, value in runtime.items():
-            if key == "event_status":
-                fields[key] = EventStatus(value)
-            elif key in _TIMESTAMP_FIELDS:
-                parsed = _optional_datetime(value)
-                if parsed is None and key == "event_created_at":
-                    raise EventDecodeError("event_created_at must not be null")
-                fields[key] = parsed
-            elif key == "event_path":
-                if not isinstance(value, list) or not all(
-                    isinstance(v, str) for v in cast(list[object], value)
-                ):
-                    raise EventDecodeError(f"event_path must be a list of strings: {value!r}")
-                fields[key] = list(cast(list[str], value))
-            elif key == "event_pending_bus_count":
-                fields[key] = _structure_int(value, None)
-            elif key == "event_blocks_parent_completion":
-                fields[key] = _structure_bool(value, None)
-            elif key == "event_emitted_by_handler_id":
-                fields[key] = None if value is None else _structure_str(value, None)
+    @staticmethod
+    def _apply_runtime(fields: dict[str, Any], data: dict[str, Any]) -> None:
+        """Set the runtime fields given in ``data`` straight into the instance."""
+        value = data.get("event_status", _MISSING)
+        if value is not _MISSING:
+            try:
+                fields["event_status"] = EventStatus(cast(str, value))
+            except ValueError:
+                raise EventDecodeError(
+                    "event_status must be one of 'pending', 'started',"
+                    f" 'completed', got {_short_repr(value)}"
+                ) from None
+        value = data.get("event_created_at", _MISSING)
+        if value is not _MISSING:
+            if value is None:
+                raise EventDecodeError("event_created_at must not be null")
+            fields["event_created_at"] = _decode_timestamp(value, "event_created_at")
+        for key in _TIMESTAMP_FIELDS:
+            value = data.get(key)
+            if value is not None:
+                fields[key] = _decode_timestamp(value, key)
+        value = data.get("event_path", _MISSING)
+        if value is not _MISSING:
+            if type(value) is not list or not all(
+                isinstance(v, str) for v in cast(list[object], value)
+            ):
+                raise EventDecodeError(
+                    f"event_path must be a list of strings, got {_short_repr(value)}"
+                )
+            fields["event_path"] = list(cast(list[str], value))
+        value = data.get("event_pending_bus_count", _MISSING)
+        if value is not _MISSING:
+            if type(value) is not int or value < 0:
+                raise EventDecodeError(
+                    "event_pending_bus_count must be a non-negative integer,"
+                    f" got {_short_repr(value)}"
+                )
+            fields["event_pending_bus_count"] = value
+        value = data.get("event_blocks_parent_completion", _MISSING)
+        if value is not _MISSING:
+            if type(value) is not bool:
+                raise EventDecodeError(
+                    "event_blocks_parent_completion must be a boolean,"
+                    f" got {_short_repr(value)}"
+                )
+            fields["event_blocks_parent_completion"] = value
+        value = data.get("event_emitted_by_handler_id")
+        if value is not None:
+            fields["event_emitted_by_handler_id"] = _optional_str(
+                value, "event_emitted_by_handler_id"
+            )
 
     def _structure_results(
         self, event: BaseEvent[Any], value: object
     ) -> dict[str, EventResult[Any]]:
         if not isinstance(value, Mapping):
-            raise EventDecodeError(f"event_results must be an object, got {value!r}")
+            raise EventDecodeError(
+                f"event_results must be an object, got {_short_repr(value)}"
+            )
         results: dict[str, EventResult[Any]] = {}
         for handler_id, raw in cast(Mapping[object, object], value).items():
             if not isinstance(handler_id, str) or not isinstance(raw, Mapping):
-                raise EventDecodeError(f"bad event_results entry {handler_id!r}")
-            results[handler_id] = self._structure_result(
-                event, handler_id, cast(Mapping[str, object], raw)
-            )
+                raise EventDecodeError(
+                    f"event_results entries must be objects keyed by handler id,"
+                    f" got {_short_repr(handler_id)}: {_short_repr(raw)}"
+                )
+            try:
+                results[handler_id] = self._structure_result(
+                    event, handler_id, cast(Mapping[str, object], raw)
+                )
+            except EventDecodeError:
+                raise
+            except Exception as exc:
+                raise EventDecodeError(
+                    f"event_results[{handler_id!r}]: {_describe(exc)}"
+                ) from exc
         return results
 
     def _structure_result(
         self, event: BaseEvent[Any], handler_id: str, raw: Mapping[str, object]
     ) -> EventResult[Any]:
         def text(key: str, default: str) -> str:
-            value = raw.get(key, default)
+            value = raw.get(key)
             return default if value is None else _structure_str(value, None)
 
+        status = raw.get("status", "pending")
+        try:
+            parsed_status = EventResultStatus(cast(str, status))
+        except ValueError:
+            raise EventDecodeError(
+                f"result status must be one of 'pending', 'started', 'completed',"
+                f" 'error', got {_short_repr(status)}"
+            ) from None
         timeout = raw.get("timeout")
-        if timeout is not None:
-            timeout = _structure_float(timeout, None)
-        children = raw.get("event_children") or []
-        if not isinstance(children, list) or not all(
+        children = raw.get("event_children")
+        if children is None:
+            children = []
+        if type(children) is not list or not all(
             isinstance(c, str) for c in cast(list[object], children)
         ):
-            raise EventDecodeError(f"event_children must be a list of ids: {children!r}")
+            raise EventDecodeError(
+                f"event_children must be a list of ids, got {_short_repr(children)}"
+            )
         value = raw.get("result")
         if value is not None and event.event_result_type is not None:
             value = self.structure(value, event.event_result_type)
         error = raw.get("error")
-        result = EventResult[Any](
-            id=text("id", ""),
-            status=EventResultStatus(raw.get("status", "pending")),
+        return EventResult[Any](
+            id=text("id", "") or new_id(),
+            status=parsed_status,
             event_id=text("event_id", event.event_id),
             handler_id=text("handler_id", handler_id),
             handler_name=text("handler_name", "anonymous"),
             eventbus_id=text("eventbus_id", ""),
             eventbus_name=text("eventbus_name", ""),
-            timeout=cast(float | None, timeout),
+            timeout=None if timeout is None else _structure_float(timeout, None),
             started_at=_optional_datetime(raw.get("started_at")),
             completed_at=_optional_datetime(raw.get("completed_at")),
             result=value,
@@ -515,7 +803,28 @@ class EventConverter(JsonConverter):
             extra={k: v for k, v in raw.items() if k not in _RESULT_KEYS},
             result_type=event.event_result_type,
         )
-        return result
+
+
+def _decode_timestamp(value: object, key: str) -> datetime:
+    try:
+        return parse_datetime(value)
+    except (TypeError, ValueError) as exc:
+        raise EventDecodeError(f"{key}: {exc}") from None
+
+
+def _is_scalar(tp: object) -> bool:
+    try:
+        return tp in _SCALARS
+    except TypeError:  # an unhashable annotation
+        return False
+
+
+def _copy_json(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in cast(dict[str, object], value).items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in cast(list[object], value)]
+    return value
 
 
 def _is_event_class(cl: object) -> bool:
