@@ -191,7 +191,9 @@ async def test_child_on_a_bus_whose_slot_is_busy_moves_to_the_front() -> None:
     assert sorted(trace[5:]) == ["A parent resumes", "B queued end", "B queued start"]
 
 
-async def test_awaiting_outside_handlers_jumps_the_queue_but_keeps_serial_mode() -> None:
+async def test_awaiting_outside_handlers_jumps_the_queue_but_keeps_serial_mode() -> (
+    None
+):
     """From outside, an awaited event runs next, after the running one ends."""
     trace: list[str] = []
     gate = trio.Event()
@@ -302,7 +304,9 @@ async def test_awaiting_a_completed_event_returns_at_once_with_a_checkpoint() ->
             assert await job.event_result() == "x"
 
 
-async def test_many_tasks_can_await_one_event() -> None:
+async def test_many_tasks_can_await_one_event(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """Any number of tasks may await the same event, any number of times."""
     got: list[str | None] = []
     async with EventBus("Many") as bus:

@@ -106,9 +106,10 @@ async def test_an_events_own_concurrency_beats_the_bus_default_both_ways(
         await trio.sleep(1)
         return event.name
 
-    async with EventBus("Serial") as serial, EventBus(
-        "Parallel", event_concurrency="parallel"
-    ) as parallel:
+    async with (
+        EventBus("Serial") as serial,
+        EventBus("Parallel", event_concurrency="parallel") as parallel,
+    ):
         serial.on(Work, handler)
         parallel.on(Work, handler)
         serial.emit(Work(name="s1"))

@@ -167,9 +167,14 @@ async def test_each_bus_resolves_its_own_defaults_for_a_forwarded_event(
     async def fast(event: Parent) -> str:
         return "fast"
 
-    async with EventBus("Serial") as a, EventBus(
-        "First", event_handler_concurrency="parallel", event_handler_completion="first"
-    ) as b:
+    async with (
+        EventBus("Serial") as a,
+        EventBus(
+            "First",
+            event_handler_concurrency="parallel",
+            event_handler_completion="first",
+        ) as b,
+    ):
         a.on(Parent, slow)
         a.on(Parent, fast)
         a.on("*", b.emit)

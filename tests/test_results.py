@@ -297,7 +297,9 @@ async def test_handlers_see_the_emitters_context_and_never_leak_back() -> None:
         var.reset(token)
         await event
         assert var.get() == "unset"
-    assert sorted(seen) == sorted(["from emitter", "changed by handler", "from emitter"])
+    assert sorted(seen) == sorted(
+        ["from emitter", "changed by handler", "from emitter"]
+    )
 
 
 async def test_context_follows_forwarding_and_queue_jumps() -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import trio
+
 from ._context import active_frame
 from ._enums import EventConcurrency
 from ._event import BaseEvent, runtime_of
@@ -31,8 +33,7 @@ def _runtime(event: BaseEvent[Any]) -> EventRuntime:
     runtime: EventRuntime | None = runtime_of(event)
     if runtime is None:
         raise RuntimeError(
-            f"{event.label} was never emitted: call bus.emit(event) before"
-            " awaiting it"
+            f"{event.label} was never emitted: call bus.emit(event) before awaiting it"
         )
     return runtime
 
@@ -65,9 +66,7 @@ def _queued_runs(event: BaseEvent[Any]) -> list[BusRun]:
         if runtime.done.is_set():
             continue
         found.extend(r for r in runtime.runs.values() if r.state is RunState.QUEUED)
-        pending.extend(
-            c for c in runtime.children if c.event_blocks_parent_completion
-        )
+        pending.extend(c for c in runtime.children if c.event_blocks_parent_completion)
     return found
 
 
@@ -75,33 +74,52 @@ async def wait_immediate(event: E) -> E:
     """``await event``: process it now if possible, then wait for completion."""
     runtime = _runtime(event)
     frame = active_frame()
-    if frame is not None and not runtime.done.is_set():
-        _check_not_own_ancestor(event, frame)
-        progressed = True
-        while progressed and not runtime.done.is_set():
-            progressed = False
-            for run in _queued_runs(event):
-                if run.state is not RunState.QUEUED:
-                    continue  # processed meanwhile by an earlier pass
-                if _holds_slot(frame, run):
-                    await process_run(run.bus, run, frame)
-                    progressed = True
-                else:
-                    if run.borrowed is None:
-                        run.borrowed = frame
-                    run.bus._move_to_front(run)  # noqa: SLF001
-        try:
-            await runtime.done.wait()
-        finally:
-            for run in runtime.runs.values():
-                if run.borrowed is frame and run.state is RunState.QUEUED:
-                    run.borrowed = None  # the lender stopped waiting
+    if frame is None:
+        if not runtime.done.is_set():
+            for run in list(runtime.runs.values()):
+                run.core.move_to_front(run)
+        await runtime.done.wait()
         return event
-    if not runtime.done.is_set():
-        for run in list(runtime.runs.values()):
-            run.bus._move_to_front(run)  # noqa: SLF001
-    await runtime.done.wait()
+
+    _check_not_own_ancestor(event, frame)
+    lent: list[BusRun] = []
+    try:
+        while not runtime.done.is_set():
+            if await _advance(event, frame, lent):
+                continue
+            # Nothing to do inline now; sleep until the event completes or it
+            # (or a descendant) gets a new run that this task might process.
+            if runtime.watchers is None:
+                runtime.watchers = trio.lowlevel.ParkingLot()
+            await runtime.watchers.park()
+    finally:
+        for run in lent:
+            if run.borrowed is frame and run.state is RunState.QUEUED:
+                run.borrowed = None  # the lender stopped waiting
+    await trio.lowlevel.checkpoint()
     return event
+
+
+async def _advance(
+    event: BaseEvent[Any], frame: HandlerFrame, lent: list[BusRun]
+) -> bool:
+    """Process inline what this task may; send the rest to the queue front.
+
+    Returns:
+        Whether anything was processed, so the caller should look again.
+    """
+    progressed = False
+    for run in _queued_runs(event):
+        if run.state is not RunState.QUEUED:
+            continue  # processed meanwhile by an earlier run of this loop
+        if _holds_slot(frame, run):
+            await process_run(run.bus, run, frame)
+            progressed = True
+        elif run.borrowed is None:
+            run.borrowed = frame
+            lent.append(run)
+            run.core.move_to_front(run)
+    return progressed
 
 
 async def wait_queue_order(event: E) -> E:

@@ -6,7 +6,6 @@ import contextvars
 import logging
 import math
 import types
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Self, TypeVar
 
@@ -14,14 +13,14 @@ import attrs
 import trio
 
 from ._context import active_frame
+from ._core import BusCore
 from ._enums import (
     EventConcurrency,
-    EventStatus,
     HandlerCompletion,
     HandlerConcurrency,
     parse_mode,
 )
-from ._errors import BusClosedError, BusNotRunningError, EventHandlerCancelledError
+from ._errors import BusClosedError, BusNotRunningError
 from ._event import (
     BaseEvent,
     EventConcurrencyLike,
@@ -32,11 +31,7 @@ from ._event import (
 )
 from ._handlers import EventHandler, HandlerFunc
 from ._history import History, make_predicate
-from ._locks import global_lock
-from ._processing import event_concurrency, process_run
-from ._results import EventResult
-from ._runtime import BusRun, EventRuntime, RunState, finish_run
-from ._slow import SlowWatcher
+from ._runtime import BusRun, EventRuntime, notify_watchers
 from ._util import new_id, utc_now
 
 logger = logging.getLogger("triobus.bus")
@@ -163,20 +158,7 @@ class EventBus:
 
         self._state = _NEW
         self._nursery: trio.Nursery | None = None
-        self._handlers: dict[str, dict[str, EventHandler]] = {}
-        self._order: dict[str, int] = {}  # handler id -> registration number
-        self._registered = 0
-        self._handler_cache: dict[str, tuple[EventHandler, ...]] = {}
-        self._queue: deque[BusRun] = deque()
-        self._queue_lot = trio.lowlevel.ParkingLot()
-        self._idle_lot = trio.lowlevel.ParkingLot()
-        self._queued = 0
-        self._running = 0
-        self._completed = 0
-        self._refused = 0
-        self._room_lot = trio.lowlevel.ParkingLot()
-        self._history = History(max_history_size, max_history_drop)
-        self._slow = SlowWatcher()
+        self._core = BusCore(self, History(max_history_size, max_history_drop))
         self._close_requested = trio.Event()
         self._closed = trio.Event()
         self._cm_nursery: Any = None
@@ -232,10 +214,7 @@ class EventBus:
             raise TypeError(
                 f"run_in_thread is for sync handlers; {entry.handler_name} is async"
             )
-        self._handlers.setdefault(pattern, {})[entry.id] = entry
-        self._registered += 1
-        self._order[entry.id] = self._registered
-        self._handler_cache.clear()
+        self._core.add_handler(entry)
         logger.debug("%s: registered %s for %r", self.label, entry.label, pattern)
         return entry
 
@@ -255,7 +234,7 @@ class EventBus:
             How many registrations were removed.
         """
         pattern = _pattern_key(event_pattern)
-        entries = self._handlers.get(pattern, {})
+        entries = self._core.handlers.get(pattern, {})
         if handler is None:
             doomed = list(entries)
         elif isinstance(handler, EventHandler):
@@ -264,33 +243,15 @@ class EventBus:
             doomed = [handler] if handler in entries else []
         else:
             doomed = [i for i, e in entries.items() if e.handler == handler]
-        for handler_id in doomed:
-            del entries[handler_id]
-            del self._order[handler_id]
-        if not entries:
-            self._handlers.pop(pattern, None)
-        if doomed:
-            self._handler_cache.clear()
+        self._core.remove_handlers(pattern, doomed)
         return len(doomed)
 
     @property
     def handlers(self) -> tuple[EventHandler, ...]:
         """Every registration on this bus, in registration order."""
-        every = [e for entries in self._handlers.values() for e in entries.values()]
-        return tuple(sorted(every, key=lambda e: self._order[e.id]))
-
-    def _handlers_for(self, event_type: str) -> tuple[EventHandler, ...]:
-        """The handlers for one event: typed and ``"*"``, registration order."""
-        cached = self._handler_cache.get(event_type)
-        if cached is None:
-            typed = self._handlers.get(event_type, {})
-            wildcard = self._handlers.get("*", {}) if event_type != "*" else {}
-            merged = [*typed.values(), *wildcard.values()]
-            if typed and wildcard:
-                merged.sort(key=lambda e: self._order[e.id])
-            cached = tuple(merged)
-            self._handler_cache[event_type] = cached
-        return cached
+        core = self._core
+        every = [e for entries in core.handlers.values() for e in entries.values()]
+        return tuple(sorted(every, key=lambda e: core.order[e.id]))
 
     # -- emitting -----------------------------------------------------------
 
@@ -351,19 +312,15 @@ class EventBus:
             if frame is not None and _is_new_child(event, frame.event):
                 self._link(event, runtime, frame)
         event.event_path.append(self.label)
-        run = BusRun(self, event, queued_at=trio.current_time())
+        run = BusRun(self, self._core, event, queued_at=trio.current_time())
         runtime.runs[self.id] = run
         runtime.pending += 1
         event.event_pending_bus_count = runtime.pending
-        self._history.add(event)
-        self._queued += 1
-        if event_concurrency(event, self) is EventConcurrency.PARALLEL:
-            nursery = self._nursery
-            assert nursery is not None  # running or closing: the nursery is open
-            nursery.start_soon(self._run_parallel, run)
-        else:
-            self._queue.append(run)
-            self._queue_lot.unpark()
+        self._core.history.add(event)
+        nursery = self._nursery
+        assert nursery is not None  # running or closing: the nursery is open
+        self._core.enqueue(run, nursery)
+        notify_watchers(event)
         return event
 
     async def emit_wait(self, event: E) -> E:
@@ -383,28 +340,27 @@ class EventBus:
             try:
                 self._emit(event, count_refusal=False)
             except trio.WouldBlock:
-                await self._room_lot.park()
+                await self._core.room_lot.park()
             else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return event
 
     def _check_room(self, count_refusal: bool = True) -> None:
-        if self.max_pending is not None and self._queued >= self.max_pending:
-            self._refused += count_refusal
+        core = self._core
+        if self.max_pending is not None and core.queued >= self.max_pending:
+            core.refused += count_refusal
             raise trio.WouldBlock(
-                f"{self.label} has {self._queued} events queued (max_pending="
+                f"{self.label} has {core.queued} events queued (max_pending="
                 f"{self.max_pending})"
             )
-        if self._history.full():
-            self._refused += count_refusal
+        if core.history.full():
+            core.refused += count_refusal
             raise trio.WouldBlock(
-                f"{self.label} holds {self._history.unfinished} unfinished events"
+                f"{self.label} holds {core.history.unfinished} unfinished events"
                 f" (max_history_size={self.max_history_size}, max_history_drop=False)"
             )
 
-    def _link(
-        self, event: BaseEvent[Any], runtime: EventRuntime, frame: Any
-    ) -> None:
+    def _link(self, event: BaseEvent[Any], runtime: EventRuntime, frame: Any) -> None:
         parent = frame.event
         parent_runtime: EventRuntime = runtime_of(parent)
         if event.event_parent_id is None:
@@ -422,12 +378,7 @@ class EventBus:
     @property
     def event_history(self) -> Mapping[str, BaseEvent[Any]]:
         """Events emitted to this bus, by id, in emit order (read-only)."""
-        return types.MappingProxyType(self._history.events)
-
-    def _event_completed(self, event: BaseEvent[Any]) -> None:
-        """Called once when an event this bus saw has completed."""
-        self._history.completed(event)
-        self._room_lot.unpark_all()
+        return types.MappingProxyType(self._core.history.events)
 
     async def find(
         self,
@@ -456,11 +407,11 @@ class EventBus:
             The event, or None when nothing matched in time.
         """
         predicate = self._predicate(event_pattern, where, child_of, filters)
-        found = self._history.past_matches(predicate, self.id, past, 1)
+        found = self._core.history.past_matches(predicate, self.id, past, 1)
         if found or future is False:
             await trio.lowlevel.checkpoint()
             return found[0] if found else None
-        arrived = await self._history.future_matches(predicate, future, 1)
+        arrived = await self._core.history.future_matches(predicate, future, 1)
         return arrived[0] if arrived else None
 
     async def filter(
@@ -488,12 +439,14 @@ class EventBus:
         if future is True and limit is None:
             raise ValueError("filter(future=True) needs a limit, or it never returns")
         predicate = self._predicate(event_pattern, where, child_of, filters)
-        found = self._history.past_matches(predicate, self.id, past, limit)
+        found = self._core.history.past_matches(predicate, self.id, past, limit)
         wanted = None if limit is None else limit - len(found)
         if future is False or wanted == 0:
             await trio.lowlevel.checkpoint()
             return found
-        return found + await self._history.future_matches(predicate, future, wanted)
+        return found + await self._core.history.future_matches(
+            predicate, future, wanted
+        )
 
     def _predicate(
         self,
@@ -503,89 +456,12 @@ class EventBus:
         filters: Mapping[str, object],
     ) -> Callable[[BaseEvent[Any]], bool]:
         return make_predicate(
-            _pattern_key(event_pattern), where, child_of, filters, self.event_is_child_of
+            _pattern_key(event_pattern),
+            where,
+            child_of,
+            filters,
+            self.event_is_child_of,
         )
-
-    # -- processing -----------------------------------------------------------
-
-    def _claim(self, run: BusRun) -> None:
-        run.state = RunState.RUNNING
-        self._queued -= 1
-        self._running += 1
-        if self.max_pending is not None:
-            self._room_lot.unpark_all()
-
-    def _release(self, run: BusRun) -> None:
-        self._running -= 1
-        self._completed += 1
-        if not self._running and not self._queued:
-            self._idle_lot.unpark_all()
-
-    def _move_to_front(self, run: BusRun) -> None:
-        """Put a queued run at the head of the queue (its old entry is skipped)."""
-        if run.state is RunState.QUEUED and (not self._queue or self._queue[0] is not run):
-            self._queue.appendleft(run)
-            self._queue_lot.unpark()
-
-    async def _serial_loop(self) -> None:
-        queue = self._queue
-        while True:
-            if not queue:
-                await self._queue_lot.park()
-                continue
-            run = queue.popleft()
-            if run.state is not RunState.QUEUED:
-                continue
-            if event_concurrency(run.event, self) is EventConcurrency.GLOBAL_SERIAL:
-                async with global_lock():
-                    if run.state is RunState.QUEUED:
-                        await process_run(self, run, None)
-            else:
-                await process_run(self, run, None)
-            await trio.lowlevel.checkpoint()
-
-    async def _run_parallel(self, run: BusRun) -> None:
-        if run.state is RunState.QUEUED:
-            await process_run(self, run, None)
-        else:
-            await trio.lowlevel.checkpoint()
-
-    def _abandon(self) -> None:
-        """End every run still queued here: the bus is gone."""
-        for run in [*self._queue, *self._parallel_queued()]:
-            if run.state is not RunState.QUEUED:
-                continue
-            run.state = RunState.RUNNING
-            self._queued -= 1
-            event = run.event
-            for handler in self._handlers_for(event.event_type):
-                if handler.id in event.event_results:
-                    continue
-                result: EventResult[Any] = EventResult(
-                    event_id=event.event_id,
-                    handler_id=handler.id,
-                    handler_name=handler.handler_name,
-                    eventbus_id=self.id,
-                    eventbus_name=self.name,
-                    result_type=event.event_result_type,
-                )
-                event.event_results[handler.id] = result
-                result._fail(  # noqa: SLF001
-                    EventHandlerCancelledError(
-                        f"handler {result.label} for {event.label} never started:"
-                        f" {self.label} closed first"
-                    )
-                )
-            finish_run(run)
-        self._queue.clear()
-
-    def _parallel_queued(self) -> list[BusRun]:
-        return [
-            run
-            for event in self._history.events.values()
-            if (run := _run_on(event, self.id)) is not None
-            and run.state is RunState.QUEUED
-        ]
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -606,8 +482,8 @@ class EventBus:
                 self._nursery = nursery
                 self._run_scope = nursery.cancel_scope
                 self._state = _RUNNING
-                nursery.start_soon(self._serial_loop)
-                nursery.start_soon(self._slow.run)
+                nursery.start_soon(self._core.serial_loop)
+                nursery.start_soon(self._core.slow.run)
                 logger.debug("%s: running", self.label)
                 task_status.started(self)
                 await self._close_requested.wait()
@@ -616,7 +492,7 @@ class EventBus:
                 nursery.cancel_scope.cancel("bus closed")
         finally:
             self._state = _CLOSED
-            self._abandon()
+            self._core.abandon()
             self._closed.set()
             logger.debug("%s: closed", self.label)
 
@@ -660,9 +536,13 @@ class EventBus:
         if exc is None:
             try:
                 await self.aclose()
-            except BaseException as close_error:  # noqa: BLE001 - passed on below
+            except BaseException as close_error:
                 own_error = close_error
-                exc_type, exc, tb = type(close_error), close_error, close_error.__traceback__
+                exc_type, exc, tb = (
+                    type(close_error),
+                    close_error,
+                    close_error.__traceback__,
+                )
         if exc is not None and self._run_scope is not None:
             self._run_scope.cancel("the 'async with' block of the bus raised")
         try:
@@ -684,27 +564,31 @@ class EventBus:
         await self._wait_idle()
 
     async def _wait_idle(self) -> None:
-        if self._queued or self._running:
-            while self._queued or self._running:
-                await self._idle_lot.park()
-        else:
+        core = self._core
+        if core.idle:
             await trio.lowlevel.checkpoint()
+        else:
+            while not core.idle:
+                await core.idle_lot.park()
 
     def statistics(self) -> BusStatistics:
         """A frozen snapshot of queue depth, work done and history."""
+        core = self._core
         return BusStatistics(
-            queued=self._queued,
-            running=self._running,
-            completed=self._completed,
-            handlers=len(self._order),
-            history_size=len(self._history.events),
-            dropped=self._history.dropped,
-            refused=self._refused,
+            queued=core.queued,
+            running=core.running,
+            completed=core.completed,
+            handlers=len(core.order),
+            history_size=len(core.history.events),
+            dropped=core.history.dropped,
+            refused=core.refused,
         )
 
     # -- lineage helpers ------------------------------------------------------
 
-    def event_is_child_of(self, event: BaseEvent[Any], ancestor: BaseEvent[Any]) -> bool:
+    def event_is_child_of(
+        self, event: BaseEvent[Any], ancestor: BaseEvent[Any]
+    ) -> bool:
         """Whether ``ancestor`` is a parent, grandparent, ... of ``event``."""
         seen: set[str] = set()
         parent_id = event.event_parent_id
@@ -724,7 +608,7 @@ class EventBus:
         return event.event_parent_id == parent.event_id
 
     def _lookup(self, event_id: str, near: BaseEvent[Any]) -> BaseEvent[Any] | None:
-        found = self._history.events.get(event_id)
+        found = self._core.history.events.get(event_id)
         if found is not None:
             return found
         runtime: EventRuntime | None = runtime_of(near)
@@ -752,11 +636,6 @@ def _is_new_child(event: BaseEvent[Any], parent: BaseEvent[Any]) -> bool:
     if event is parent:
         return False
     return event.event_parent_id is None or event.event_parent_id == parent.event_id
-
-
-def _run_on(event: BaseEvent[Any], bus_id: str) -> BusRun | None:
-    runtime: EventRuntime | None = runtime_of(event)
-    return None if runtime is None else runtime.runs.get(bus_id)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from ._event import BaseEvent
 
 #: Set inside the context each handler call runs in (never in the emitter's).
-current_frame_var: contextvars.ContextVar[HandlerFrame | None] = (
-    contextvars.ContextVar("triobus_handler_frame", default=None)
+current_frame_var: contextvars.ContextVar[HandlerFrame | None] = contextvars.ContextVar(
+    "triobus_handler_frame", default=None
 )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeVar
 
-
 M = TypeVar("M", bound="StrEnum")
 
 

@@ -200,24 +200,28 @@ def _concrete_result_type(template: object) -> object:
     return None if template is type(None) else template
 
 
-def _check_timeout(
-    _inst: object, attribute: "attrs.Attribute[Any]", value: object
-) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"{attribute.name} must be a number of seconds or None, got {value!r}"
-        )
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0 or None, got {value!r}")
+def _timeout_check(name: str) -> Callable[[object], object]:
+    """A check for a timeout option: None or a number of seconds >= 0."""
+
+    def check(value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(
+                f"{name} must be a number of seconds or None, got {value!r}"
+            )
+        if math.isnan(value) or value < 0:
+            raise ValueError(f"{name} must be >= 0 or None, got {value!r}")
+        return value
+
+    return check
 
 
-def _mode_converter(enum_cls: type[_E], name: str) -> Callable[[object], _E | None]:
-    """An attrs converter taking a member, its string value or None."""
+def _mode_check(enum_cls: type[_E], name: str) -> Callable[[object], object]:
+    """A check for a mode option: a member, its string value or None."""
     allowed = ", ".join(repr(m.value) for m in enum_cls)
 
-    def convert(value: object) -> _E | None:
+    def check(value: object) -> object:
         if value is None or type(value) is enum_cls:
             return value
         try:
@@ -227,7 +231,45 @@ def _mode_converter(enum_cls: type[_E], name: str) -> Callable[[object], _E | No
                 f"{name} must be one of {allowed} or None, got {value!r}"
             ) from None
 
-    return convert
+    return check
+
+
+#: The option fields whose values are checked (and modes converted to their
+#: enum) whenever they are assigned, in ``__init__`` or later.
+_OPTION_CHECKS: dict[str, Callable[[object], object]] = {
+    "event_timeout": _timeout_check("event_timeout"),
+    "event_handler_timeout": _timeout_check("event_handler_timeout"),
+    "event_slow_timeout": _timeout_check("event_slow_timeout"),
+    "event_handler_slow_timeout": _timeout_check("event_handler_slow_timeout"),
+    "event_concurrency": _mode_check(EventConcurrency, "event_concurrency"),
+    "event_handler_concurrency": _mode_check(
+        HandlerConcurrency, "event_handler_concurrency"
+    ),
+    "event_handler_completion": _mode_check(
+        HandlerCompletion, "event_handler_completion"
+    ),
+}
+
+
+class _CheckedOption:
+    """Checks every assignment to one option field of every event.
+
+    attrs could check these fields with validators and converters, but then
+    it routes every assignment to every field of the event (the bus makes
+    many) through a Python ``__setattr__``, and ``__init__`` through slower
+    code. This descriptor has ``__set__`` and no ``__get__``, so only writes
+    to its own field pay for the check; reads go straight to the instance
+    ``__dict__``, where ``__set__`` stores the value.
+    """
+
+    __slots__ = ("check", "name")
+
+    def __init__(self, name: str, check: Callable[[object], object]) -> None:
+        self.name = name
+        self.check = check
+
+    def __set__(self, instance: object, value: object) -> None:
+        vars(instance)[self.name] = self.check(value)
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(attrs.field,))
@@ -306,32 +348,21 @@ class _EventMeta(type):
 def _redeclared(
     base: "attrs.Attribute[Any]", new: "attrs.Attribute[Any]", where: str
 ) -> "attrs.Attribute[Any]":
-    """A built-in field redeclared by a subclass: the new default, old rules.
+    """A built-in field redeclared by a subclass to change its default.
 
-    Redeclaring a field in attrs replaces it whole, which would drop the
-    built-in's converter and validator (a mode given as a plain string would
-    stay a string, a negative timeout would pass). The built-in keeps them,
-    takes the new default, and checks that default now, at class definition.
+    The field keeps what makes it built-in (runtime fields stay out of
+    ``__init__``), and an option's new default is checked now, at class
+    definition, rather than at every construction.
+
+    Raises:
+        TypeError: The new default is not a valid value of the option.
     """
-    validator: Any = base.validator
-    if new.validator is not None:
-        validator = (
-            new.validator
-            if validator is None
-            else attrs.validators.and_(validator, new.validator)
-        )
-    field = base.evolve(default=new.default, type=new.type, validator=validator)
+    field = new.evolve(init=base.init, alias=base.alias)
+    check = _OPTION_CHECKS.get(base.name)
     default: object = new.default
-    if default is not attrs.NOTHING and not isinstance(default, _FACTORY):
-        convert = typing.cast(
-            "Callable[[object], object] | None",
-            base.converter,  # pyright: ignore[reportUnknownMemberType]
-        )
+    if check is not None and not isinstance(default, _FACTORY):
         try:
-            if convert is not None:
-                default = convert(default)
-            if validator is not None:
-                validator(None, field, default)
+            default = check(default)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{where}: the default of built-in field '{base.name}' is not"
@@ -392,28 +423,14 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
     event_type: str = "BaseEvent"
     event_version: str = "0.0.1"
     event_result_type: object = None
-    event_timeout: float | None = attrs.field(default=None, validator=_check_timeout)
-    event_handler_timeout: float | None = attrs.field(
-        default=None, validator=_check_timeout
-    )
-    event_slow_timeout: float | None = attrs.field(
-        default=None, validator=_check_timeout
-    )
-    event_handler_slow_timeout: float | None = attrs.field(
-        default=None, validator=_check_timeout
-    )
-    event_concurrency: EventConcurrencyLike | None = attrs.field(
-        default=None,
-        converter=_mode_converter(EventConcurrency, "event_concurrency"),
-    )
-    event_handler_concurrency: HandlerConcurrencyLike | None = attrs.field(
-        default=None,
-        converter=_mode_converter(HandlerConcurrency, "event_handler_concurrency"),
-    )
-    event_handler_completion: HandlerCompletionLike | None = attrs.field(
-        default=None,
-        converter=_mode_converter(HandlerCompletion, "event_handler_completion"),
-    )
+    # The option fields are checked on assignment by ``_CheckedOption``.
+    event_timeout: float | None = None
+    event_handler_timeout: float | None = None
+    event_slow_timeout: float | None = None
+    event_handler_slow_timeout: float | None = None
+    event_concurrency: EventConcurrencyLike | None = None
+    event_handler_concurrency: HandlerConcurrencyLike | None = None
+    event_handler_completion: HandlerCompletionLike | None = None
     event_parent_id: str | None = None
 
     event_status: EventStatus = attrs.field(default=EventStatus.PENDING, init=False)
@@ -421,10 +438,8 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
     event_started_at: datetime | None = attrs.field(default=None, init=False)
     event_completed_at: datetime | None = attrs.field(default=None, init=False)
     event_emitted_by_handler_id: str | None = attrs.field(default=None, init=False)
-    event_path: list[str] = attrs.field(factory=lambda: list[str](), init=False)
-    event_results: dict[str, EventResult[T]] = attrs.field(
-        factory=lambda: dict[str, EventResult[T]](), init=False
-    )
+    event_path: list[str] = attrs.field(factory=list, init=False)  # pyright: ignore[reportUnknownVariableType]
+    event_results: dict[str, EventResult[T]] = attrs.field(factory=dict, init=False)  # pyright: ignore[reportUnknownVariableType]
     event_pending_bus_count: int = attrs.field(default=0, init=False)
     event_blocks_parent_completion: bool = attrs.field(default=False, init=False)
 
@@ -655,6 +670,15 @@ class BaseEvent(Generic[T], metaclass=_EventMeta):
             set_extra_payload(fresh, dict(extra))
         return fresh
 
+
+def _install_option_checks() -> None:
+    # After attrs has built BaseEvent (it removes the class attributes of its
+    # fields), so nothing replaces these descriptors; subclasses inherit them.
+    for name, check in _OPTION_CHECKS.items():
+        type.__setattr__(BaseEvent, name, _CheckedOption(name, check))
+
+
+_install_option_checks()
 
 #: Constructor arguments that :meth:`BaseEvent.event_reset` does not copy.
 _NOT_RESET = frozenset({"event_id", "event_parent_id"})

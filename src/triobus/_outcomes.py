@@ -55,9 +55,7 @@ def collect_results(
             members.append(
                 error if isinstance(error, Exception) else RuntimeError(repr(error))
             )
-        raise ExceptionGroup(
-            f"{len(errors)} handlers of {event.label} failed", members
-        )
+        raise ExceptionGroup(f"{len(errors)} handlers of {event.label} failed", members)
     if raise_if_none and not values:
         raise ValueError(f"no handler of {event.label} returned a valid result")
     return values

@@ -33,7 +33,7 @@ from ._errors import (
     EventHandlerTimeoutError,
 )
 from ._event import BaseEvent, runtime_of
-from ._results import EventResult
+from ._results import EventResult, mark_completed, mark_failed, mark_started
 from ._runtime import BusRun, EventRuntime, HandlerFrame, RunState, finish_run
 from ._serialization import validate_result
 from ._util import utc_now
@@ -89,13 +89,13 @@ async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) ->
     """
     event = run.event
     runtime: EventRuntime = runtime_of(event)
-    bus._claim(run)  # noqa: SLF001
+    run.core.claim(run)
     mode = event_concurrency(event, bus)
     if event.event_status is EventStatus.PENDING:
         event.event_status = EventStatus.STARTED
         event.event_started_at = utc_now()
 
-    handlers = bus._handlers_for(event.event_type)  # noqa: SLF001
+    handlers = run.core.handlers_for(event.event_type)
     results = [_pending_result(event, bus, handler) for handler in handlers]
 
     budget = _budget(event.event_timeout)
@@ -153,7 +153,7 @@ async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) ->
     slow = event.event_slow_timeout
     if slow is None:
         slow = bus.event_slow_timeout
-    watch = bus._slow.watch(  # noqa: SLF001
+    watch = run.core.slow.watch(
         slow,
         lambda elapsed: (
             f"slow event: {event.label} on {bus.label} still running after"
@@ -179,8 +179,8 @@ async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) ->
             reason = "another handler's result won (completion 'first')"
     finally:
         _settle(state, results, reason)
-        bus._slow.finish(watch)  # noqa: SLF001
-        bus._release(run)  # noqa: SLF001
+        run.core.slow.finish(watch)
+        run.core.release(run)
         finish_run(run)
 
 
@@ -195,7 +195,14 @@ def _pending_result(
 ) -> EventResult[Any]:
     existing = event.event_results.get(handler.id)
     if existing is not None and not existing.is_final:
-        return existing
+        return existing  # seeded with event_result_update
+    return new_result(event, bus, handler)
+
+
+def new_result(
+    event: BaseEvent[Any], bus: EventBus, handler: EventHandler
+) -> EventResult[Any]:
+    """A pending result for ``handler`` on ``bus``, stored on the event."""
     result: EventResult[Any] = EventResult(
         event_id=event.event_id,
         handler_id=handler.id,
@@ -226,7 +233,7 @@ def _settle(state: _Pass, results: list[EventResult[Any]], reason: str) -> None:
             )
         if first_won:
             mark_first_loser(error)
-        result._fail(error)  # noqa: SLF001
+        mark_failed(result, error)
 
 
 def mark_first_loser(error: BaseException) -> None:
@@ -256,7 +263,7 @@ async def _run_handler(
     # the handler is then "aborted", not "timed out" (spec section 6).
     scoped = own_deadline < state.deadline
     result.timeout = own if own is not None else state.budget
-    result._start()  # noqa: SLF001
+    mark_started(result)
 
     frame = HandlerFrame(
         bus=bus,
@@ -274,7 +281,7 @@ async def _run_handler(
         slow = event.event_handler_slow_timeout
     if slow is None:
         slow = bus.event_handler_slow_timeout
-    watch = bus._slow.watch(  # noqa: SLF001
+    watch = state.run.core.slow.watch(
         slow,
         lambda elapsed: (
             f"slow handler: {handler.label} for {event.label} on {bus.label}"
@@ -287,7 +294,7 @@ async def _run_handler(
         with trio.CancelScope(deadline=own_deadline if scoped else math.inf) as scope:
             try:
                 value = await _call(handler, event, context)
-            except Exception as exc:  # noqa: BLE001 - stored in the result
+            except Exception as exc:
                 error = exc
             except BaseExceptionGroup as group:
                 # Cancellation mixed with ordinary errors: the cancellation
@@ -304,7 +311,7 @@ async def _run_handler(
             _abort(state, result, _outer_reason(state))
         raise
     finally:
-        bus._slow.finish(watch)  # noqa: SLF001
+        state.run.core.slow.finish(watch)
 
     if result.is_final:
         return
@@ -322,14 +329,14 @@ async def _run_handler(
         return
     if error is not None:
         logger.debug("handler %s for %s raised %r", handler.label, event.label, error)
-        result._fail(error)  # noqa: SLF001
+        mark_failed(result, error)
         return
     try:
         value = validate_result(event.event_result_type, value, handler.label)
-    except Exception as exc:  # noqa: BLE001 - EventResultTypeError
-        result._fail(exc)  # noqa: SLF001
+    except Exception as exc:
+        mark_failed(result, exc)
         return
-    result._finish(value)  # noqa: SLF001
+    mark_completed(result, value)
     if state.completion is HandlerCompletion.FIRST and is_valid_value(value):
         state.winner = result
         if state.nursery_scope is not None:
@@ -350,7 +357,7 @@ def _abort(state: _Pass, result: EventResult[Any], reason: str) -> None:
     )
     if state.winner is not None:
         mark_first_loser(error)
-    result._fail(error)  # noqa: SLF001
+    mark_failed(result, error)
 
 
 async def _call(
@@ -406,7 +413,7 @@ def _in_context(
         except GeneratorExit:
             context.run(inner.close)
             raise
-        except BaseException as exc:  # noqa: BLE001 - forwarded into the handler
+        except BaseException as exc:
             error = exc
             send_value = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 import trio
@@ -197,8 +197,27 @@ class EventResult(Generic[T]):
 
 def _parse_status(status: object) -> EventResultStatus:
     try:
-        return EventResultStatus(status)
+        return EventResultStatus(cast(str, status))
     except ValueError:
         raise ValueError(
             f"status must be one of {_STATUS_VALUES}, got {status!r}"
         ) from None
+
+
+# The bus moves results through their states with these functions; they are
+# not methods so that the public class does not offer them.
+
+
+def mark_started(result: EventResult[Any]) -> None:
+    """The handler is being called now."""
+    result._start()  # pyright: ignore[reportPrivateUsage]
+
+
+def mark_completed(result: EventResult[T], value: T | None) -> None:
+    """The handler returned ``value``."""
+    result._finish(value)  # pyright: ignore[reportPrivateUsage]
+
+
+def mark_failed(result: EventResult[Any], error: BaseException) -> None:
+    """The handler failed, timed out, was aborted or never started."""
+    result._fail(error)  # pyright: ignore[reportPrivateUsage]

@@ -22,6 +22,7 @@ from ._util import utc_now
 
 if TYPE_CHECKING:
     from ._bus import EventBus
+    from ._core import BusCore
     from ._handlers import EventHandler
     from ._results import EventResult
 
@@ -39,6 +40,7 @@ class BusRun:
     """One event on one bus: queued, being processed, or done."""
 
     bus: EventBus
+    core: BusCore
     event: BaseEvent[Any]
     state: RunState = RunState.QUEUED
     #: Trio time at which the run was queued, for ``find(past=seconds)``.
@@ -64,6 +66,10 @@ class EventRuntime:
     #: Absolute Trio deadline inherited from the emitting handler; a child
     #: never runs past what its parent had left.
     cap: float = math.inf
+    #: Handlers blocked in ``await event`` on this event, woken whenever the
+    #: event or a descendant gets a new run (they may be able to process it
+    #: inline) and when the event completes.
+    watchers: trio.lowlevel.ParkingLot | None = None
 
 
 @attrs.define(eq=False)
@@ -95,6 +101,16 @@ class HandlerFrame:
         return frames
 
 
+def notify_watchers(event: BaseEvent[Any]) -> None:
+    """Wake inline awaiters of ``event`` and its ancestors: it has a new run."""
+    current: BaseEvent[Any] | None = event
+    while current is not None:
+        runtime: EventRuntime = runtime_of(current)
+        if runtime.watchers is not None:
+            runtime.watchers.unpark_all()
+        current = runtime.parent
+
+
 def finish_run(run: BusRun) -> None:
     """Mark a run done and complete the event if nothing else holds it."""
     if run.state is RunState.DONE:
@@ -123,8 +139,10 @@ def maybe_complete(event: BaseEvent[Any]) -> None:
         if current.event_started_at is None:
             current.event_started_at = current.event_completed_at
         runtime.done.set()
+        if runtime.watchers is not None:
+            runtime.watchers.unpark_all()
         for run in runtime.runs.values():
-            run.bus._event_completed(current)  # noqa: SLF001 - bus internals
+            run.core.event_completed(current)
         parent = runtime.parent
         if parent is None or not current.event_blocks_parent_completion:
             return

@@ -19,7 +19,7 @@ import json
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 import attrs
 from cattrs.preconf.json import JsonConverter, configure_converter
@@ -49,6 +49,7 @@ from ._schema import schema_to_type, type_to_schema
 from ._util import new_id
 
 E = TypeVar("E", bound=BaseEvent[Any])
+T = TypeVar("T")
 
 #: Event-level keys abxbus writes that triobus has no field for.
 PEER_EVENT_KEYS = frozenset({"event_ttl", "event_result_ttl"})
@@ -195,10 +196,6 @@ def _optional_datetime(value: object) -> datetime | None:
     return None if value is None else parse_datetime(value)
 
 
-def _optional_timestamp(value: datetime | None) -> str | None:
-    return None if value is None else format_datetime(value)
-
-
 # -- errors on the wire -----------------------------------------------------------
 
 _KNOWN_ERRORS: dict[str, type[Exception]] = {
@@ -246,7 +243,7 @@ def error_from_json(value: object) -> BaseException:
     message = raw.get("message", "")
     if not isinstance(type_name, str) or not isinstance(message, str):
         raise TypeError(
-            f"error type and message must be strings, got {_short_repr(value)}"
+            f"error type and message must be strings, got {_short_repr(raw)}"
         )
     known: object = _KNOWN_ERRORS.get(type_name) or getattr(builtins, type_name, None)
     if isinstance(known, type) and issubclass(known, Exception):
@@ -282,9 +279,9 @@ def validate_result(result_type: object, value: object, handler_label: str) -> A
     Raises:
         EventResultTypeError: The value cannot be structured to the type.
     """
-    if result_type is None or value is None or isinstance(value, BaseEvent):
+    if result_type is None or value is None or result_type is Any:
         return value
-    if result_type is Any or result_type is object:
+    if result_type is object or _is_event(value):
         return value
     if (
         isinstance(result_type, type)
@@ -375,28 +372,25 @@ class EventConverter(JsonConverter):
 
     # The JSON entry points wrap every failure into one documented error.
 
-    def dumps(  # type: ignore[override]
-        self, obj: Any, unstructure_as: Any = None, **kwargs: Any
-    ) -> str:
+    def dumps(self, obj: Any, unstructure_as: Any = None, **kwargs: Any) -> str:
         """Serialise an event (or anything the converter knows) to JSON text.
 
         Keyword arguments go to ``json.dumps``; without any, the text is
         compact.
         """
-        if unstructure_as is None and isinstance(obj, BaseEvent):
-            data: object = self._event_dict(cast(BaseEvent[Any], obj), copy=False)
+        if unstructure_as is None and _is_event(obj):
+            data: object = self._event_dict(obj, copy=False)
         else:
             data = self.unstructure(obj, unstructure_as=unstructure_as)
         if kwargs:
             return json.dumps(data, **kwargs)
         return _ENCODER.encode(data)
 
-    def loads(  # type: ignore[override]
-        self, data: str | bytes | bytearray, cl: type[E], **kwargs: Any
-    ) -> E:
+    def loads(self, data: str | bytes | bytearray, cl: type[T], **kwargs: Any) -> T:
         """Parse JSON text into an event of class ``cl`` (or any, for BaseEvent).
 
-        Keyword arguments go to ``json.loads``.
+        Keyword arguments go to ``json.loads``. Other classes than events are
+        structured as cattrs does, after the same JSON parsing.
 
         Raises:
             EventDecodeError: The text is not valid JSON, or not a valid event
@@ -406,7 +400,7 @@ class EventConverter(JsonConverter):
             raw = json.loads(data, **kwargs)
         except Exception as exc:  # ValueError, RecursionError, TypeError...
             raise EventDecodeError(f"not valid JSON: {_describe(exc)}") from exc
-        return cast(E, self.structure(raw, cl))
+        return cast(T, self.structure(raw, cl))
 
     def structure(self, obj: Any, cl: Any) -> Any:
         """Structure ``obj`` into ``cl``; events fail with EventDecodeError."""
@@ -637,13 +631,10 @@ class EventConverter(JsonConverter):
                     f" got {_short_repr(schema)}"
                 )
             kwargs["event_result_type"] = (
-                None if schema is None else schema_to_type(schema)
+                None if schema is None else schema_to_type(cast(dict[str, Any], schema))
             )
 
-        try:
-            event = target(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise EventDecodeError(f"cannot build {target.__name__}: {exc}") from exc
+        event = _construct(target, kwargs)
         fields = vars(event)
         if "event_result_type" in kwargs and schema is not None:
             fields[_SCHEMA_KEY] = (kwargs["event_result_type"], schema)
@@ -700,13 +691,7 @@ class EventConverter(JsonConverter):
                 fields[key] = _decode_timestamp(value, key)
         value = data.get("event_path", _MISSING)
         if value is not _MISSING:
-            if type(value) is not list or not all(
-                isinstance(v, str) for v in cast(list[object], value)
-            ):
-                raise EventDecodeError(
-                    f"event_path must be a list of strings, got {_short_repr(value)}"
-                )
-            fields["event_path"] = list(cast(list[str], value))
+            fields["event_path"] = _str_list(value, "event_path")
         value = data.get("event_pending_bus_count", _MISSING)
         if value is not _MISSING:
             if type(value) is not int or value < 0:
@@ -772,14 +757,7 @@ class EventConverter(JsonConverter):
             ) from None
         timeout = raw.get("timeout")
         children = raw.get("event_children")
-        if children is None:
-            children = []
-        if type(children) is not list or not all(
-            isinstance(c, str) for c in cast(list[object], children)
-        ):
-            raise EventDecodeError(
-                f"event_children must be a list of ids, got {_short_repr(children)}"
-            )
+        child_ids = [] if children is None else _str_list(children, "event_children")
         value = raw.get("result")
         if value is not None and event.event_result_type is not None:
             value = self.structure(value, event.event_result_type)
@@ -799,10 +777,34 @@ class EventConverter(JsonConverter):
             error=None if error is None else error_from_json(error),
             # Loaded children are only ids: the event objects live in another
             # process. They are kept and written back out as the same ids.
-            foreign_children=list(cast(list[str], children)),
+            foreign_children=child_ids,
             extra={k: v for k, v in raw.items() if k not in _RESULT_KEYS},
             result_type=event.event_result_type,
         )
+
+
+def _construct(cls: type[BaseEvent[Any]], kwargs: dict[str, Any]) -> BaseEvent[Any]:
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise EventDecodeError(f"cannot build {cls.__name__}: {exc}") from exc
+
+
+def _str_list(value: object, key: str) -> list[str]:
+    """A copy of ``value`` if it is a JSON array of strings."""
+    if _is_str_list(value):
+        return value.copy()
+    raise EventDecodeError(f"{key} must be a list of strings, got {_short_repr(value)}")
+
+
+def _is_str_list(value: object) -> TypeGuard[list[str]]:
+    return type(value) is list and all(
+        isinstance(v, str) for v in cast(list[object], value)
+    )
+
+
+def _is_event(value: object) -> bool:
+    return isinstance(value, BaseEvent)
 
 
 def _decode_timestamp(value: object, key: str) -> datetime:
