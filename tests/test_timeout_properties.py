@@ -42,7 +42,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import attrs
+import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -264,133 +266,136 @@ def _budget(value: float | None) -> float:
 
 
 @attrs.define
-class _Checker:
-    """Hold one forest's trace against the rules of section 6."""
+class Checker:
+    """Hold one forest's trace against the rules of section 6.
+
+    Nodes are checked parents first, because a child's cap is the effective
+    deadline of the handler that emitted it.
+    """
 
     forest: Forest
     trace: Trace
     #: Effective deadline of every handler that started.
     deadlines: dict[Key, float] = attrs.Factory(dict)
 
-    def no_tie(self, a: float, b: float) -> None:
-        """Reject an example where two instants that decide an outcome meet.
-
-        When a sleep ends exactly on a deadline, or two deadlines that would
-        give different errors coincide, the expected outcome depends on the
-        order Trio wakes tasks in, which the spec does not fix.
-        """
-        assume(not (math.isfinite(a) and a == b))
-
     def check(self) -> None:
         for node in range(len(self.forest.nodes)):
             self.check_node(node)
 
-    def emitted(self, node: int) -> bool:
+    def avoid_tie(self, a: float, b: float) -> None:
+        """Reject an example in which two instants that decide an outcome meet.
+
+        When a sleep ends exactly on a deadline, or a handler's own deadline
+        is exactly its event's, the expected outcome would rest on the order
+        in which Trio processes equal deadlines, which the spec does not
+        fix. Budgets are off the sleep grid (see ``BUDGETS``), so few
+        examples are rejected.
+        """
+        assume(not (math.isfinite(a) and a == b))
+
+    def was_emitted(self, node: int) -> bool:
         parent = self.forest.nodes[node].parent
-        if parent is None:
-            return True
-        return node in self.trace.emitted.get(parent, [])
+        return parent is None or node in self.trace.emitted.get(parent, [])
 
     def check_node(self, node: int) -> None:
         spec = self.forest.nodes[node]
         trace = self.trace
-        if not self.emitted(node):
+        keys = [(node, j) for j in range(len(spec.handlers))]
+        if not self.was_emitted(node):
             assert node not in trace.events
-            assert all(
-                (node, j) not in trace.started for j in range(len(spec.handlers))
-            )
+            assert not any(key in trace.started for key in keys)
             return
 
         event = trace.events[node]
         assert event.event_status is EventStatus.COMPLETED
         assert node in trace.completed
-        results = [
-            event.event_results[trace.handler_ids[node, j]]
-            for j in range(len(spec.handlers))
-        ]
+        results = [event.event_results[trace.handler_ids[key]] for key in keys]
         for result in results:
             assert result.status in (
                 EventResultStatus.COMPLETED,
                 EventResultStatus.ERROR,
-            )
+            ), result
 
-        # The event's processing starts at the instant its first handler
-        # starts: nothing between the bus opening the event's scope and
-        # calling the first handler (serial) or spawning all of them
-        # (parallel) waits. An event none of whose handlers started completed
-        # at the instant its processing began, with no children to wait for.
-        starts = [
-            trace.started[node, j]
-            for j in range(len(spec.handlers))
-            if (node, j) in trace.started
-        ]
-        processing_start = min(starts) if starts else trace.completed[node]
+        # The bus gives no virtual timestamp for the start of an event's
+        # processing, so the handlers record it: nothing between the bus
+        # opening the event's scope and calling the first handler (serial)
+        # or spawning them all (parallel) waits, so that is the instant the
+        # first handler starts. An event none of whose handlers started had
+        # nothing to wait for, so it completed at the instant it began.
+        starts = [trace.started[key] for key in keys if key in trace.started]
+        began = min(starts) if starts else trace.completed[node]
+        if spec.event_timeout is not None:
+            budget = _budget(spec.event_timeout)
+        else:
+            budget = _budget(self.forest.bus_timeout)
         cap = math.inf if spec.parent is None else self.deadlines[spec.parent]
-        budget = (
-            _budget(spec.event_timeout)
-            if spec.event_timeout is not None
-            else _budget(self.forest.bus_timeout)
-        )
-        event_deadline = min(processing_start + budget, cap)
-        self.no_tie(processing_start + budget, cap)
+        # A queue-jumped child whose own deadline is exactly its cap would
+        # leave the parent's fate to the order of equal deadlines.
+        self.avoid_tie(began + budget, cap)
+        event_deadline = min(began + budget, cap)
+        expired = event_deadline <= began
 
-        expired_before_start = event_deadline <= processing_start
-        for j, (handler, result) in enumerate(zip(spec.handlers, results, strict=True)):
-            key = (node, j)
+        for key, handler, result in zip(keys, spec.handlers, results, strict=True):
             if key not in trace.started:
-                self.check_never_started(
-                    node, j, result, event_deadline, expired_before_start
-                )
+                self.check_never_started(key, result, event_deadline, expired)
                 continue
             start = trace.started[key]
             if spec.concurrency == "parallel":
-                assert start == processing_start
-            elif j > 0:
-                assert start == trace.exited[node, j - 1]
-            own = (
-                handler.handler_timeout
-                if handler.handler_timeout is not None
-                else spec.event_handler_timeout
-            )
-            own_deadline = start + _budget(own)
+                assert start == began
+            elif key[1] > 0:
+                assert start == trace.exited[node, key[1] - 1]
+            if expired:
+                self.deadlines[key] = event_deadline
+                self.check_started_after_expiry(key, result)
+                continue
+
+            assert start < event_deadline
+            if handler.handler_timeout is not None:
+                own = _budget(handler.handler_timeout)
+            else:
+                own = _budget(spec.event_handler_timeout)
+            own_deadline = start + own
             deadline = min(own_deadline, event_deadline)
             self.deadlines[key] = deadline
-            self.no_tie(own_deadline, event_deadline)
-            self.no_tie(start + handler.sleep, deadline)
-            if expired_before_start:
-                # See test_an_event_whose_inherited_deadline_passed_starts_no_handler:
-                # the spec says such handlers never start; the library
-                # starts them and aborts them at their first checkpoint.
-                assert key not in trace.slept
-                assert trace.exited[key] == start
-                assert isinstance(result.error, EventHandlerAbortedError)
-                continue
-            assert start < event_deadline
-            self.check_started(
-                key, handler, result, deadline, own_deadline < event_deadline
-            )
+            self.avoid_tie(own_deadline, event_deadline)
+            self.avoid_tie(start + handler.sleep, deadline)
+            # Only a handler budget that ends strictly before the event
+            # deadline gets a scope of its own; otherwise the event's scope
+            # (or an enclosing one, for the cap) cuts the handler off.
+            own_binds = own_deadline < event_deadline
+            self.check_started(key, handler, result, deadline, own_binds)
 
     def check_never_started(
         self,
-        node: int,
-        j: int,
+        key: Key,
         result: EventResult[Any],
         event_deadline: float,
-        expired_before_start: bool,
+        expired: bool,
     ) -> None:
-        spec = self.forest.nodes[node]
         assert isinstance(result.error, EventHandlerCancelledError), result
         assert result.started_at is None
-        if expired_before_start:
+        if expired:
             return
-        # Serial: the turn of this handler never came because the one
-        # before it was cut off by the event deadline (or never started).
-        assert spec.concurrency == "serial"
-        assert j > 0
-        before = (node, j - 1)
+        # Otherwise only a serial handler may miss its turn, and only
+        # because the handler before it was cut off by the event deadline.
+        node, position = key
+        assert self.forest.nodes[node].concurrency == "serial"
+        assert position > 0
+        before = (node, position - 1)
         if before in self.trace.started:
             assert before not in self.trace.returned
             assert self.trace.exited[before] == event_deadline
+
+    def check_started_after_expiry(self, key: Key, result: EventResult[Any]) -> None:
+        # The event's deadline had passed before its processing began (a
+        # queued child whose parent's deadline ran out while it waited). The
+        # spec says its handlers never start; the library calls them and
+        # aborts them at their first checkpoint. Both are accepted here so
+        # that this property guards everything else; the deterministic test
+        # below pins the spec's behaviour.
+        assert key not in self.trace.slept
+        assert self.trace.exited[key] == self.trace.started[key]
+        assert isinstance(result.error, EventHandlerAbortedError), result
 
     def check_started(
         self,
@@ -403,27 +408,27 @@ class _Checker:
         trace = self.trace
         start = trace.started[key]
         emitted = trace.emitted[key]
-        spec_children = [child for child, _ in handler.children]
+        planned = [child for child, _ in handler.children]
         if key in trace.returned:
-            # Completed: it did all its work, and all of it before its deadline.
-            assert result.status is EventResultStatus.COMPLETED
+            # Completed: all of its work done, all of it before its deadline.
+            returned = trace.returned[key]
+            assert result.status is EventResultStatus.COMPLETED, result
             assert result.result == f"{key[0]}.{key[1]}"
             assert trace.slept[key] == start + handler.sleep
-            assert emitted == spec_children
-            returned = trace.returned[key]
+            assert emitted == planned
             assert returned < deadline
             for child, awaited in handler.children:
                 if awaited:
                     assert trace.completed[child] <= returned
             return
 
-        # Cut off: exactly at its effective deadline, while it still had
-        # work to do (its sleep, or an awaited child still in flight).
+        # Cut off: exactly at its effective deadline, while it still had work
+        # to do, either its sleep or an awaited child still in flight.
         assert trace.exited[key] == deadline
         if key in trace.slept:
-            assert start + handler.sleep < deadline
-            assert emitted == spec_children[: len(emitted)]
+            assert trace.slept[key] == start + handler.sleep < deadline
             assert emitted
+            assert emitted == planned[: len(emitted)]
             in_flight, awaited = handler.children[len(emitted) - 1]
             assert awaited
             assert trace.completed[in_flight] >= deadline
@@ -431,7 +436,7 @@ class _Checker:
             assert start + handler.sleep > deadline
             assert emitted == []
         expected = EventHandlerTimeoutError if own_binds else EventHandlerAbortedError
-        assert type(result.error) is expected, (result.error, key)
+        assert type(result.error) is expected, result
 
 
 # -- tests --------------------------------------------------------------------
@@ -442,8 +447,64 @@ class _Checker:
 def test_every_handler_ends_by_its_effective_deadline_with_the_right_error(
     forest: Forest,
 ) -> None:
-    """Handlers that overrun are cut off exactly at their effective deadline
-    with the error of the budget that bound them; none ends early; unstarted
-    handlers are cancelled; every event completes with final results."""
-    trace = run_forest(forest)
-    _Checker(forest, trace).check()
+    """Overrunning handlers are cut off exactly at their effective deadline
+    with the error of the budget that bound them, none ends early, unstarted
+    handlers are cancelled, and every event completes with final results."""
+    Checker(forest, run_forest(forest)).check()
+
+
+@pytest.mark.parametrize("concurrency", ["serial", "parallel"])
+def test_an_event_whose_inherited_deadline_passed_starts_no_handler(
+    concurrency: str,
+) -> None:
+    """A queued child that gets its turn only after its parent's deadline has
+    passed cancels its handlers without calling any of them.
+
+    The parent's first handler (own budget 1 s) emits the child at 0 s, so
+    the child's cap is 1 s; the parent's second handler keeps the bus busy
+    until 2 s. Section 6: a handler that never started gets
+    ``EventHandlerCancelledError``; one that was running gets
+    ``EventHandlerAbortedError``. None of the child's handlers was running
+    when its deadline passed, so none should run at all.
+    """
+    calls: list[tuple[str, float]] = []
+    children: list[Node] = []
+
+    async def main() -> None:
+        async with EventBus("Expired", event_timeout=None) as bus:
+
+            async def emit_child(event: Node) -> str:
+                children.append(
+                    bus.emit(
+                        Node(event_type="child", event_handler_concurrency=concurrency)
+                    )
+                )
+                return "parent"
+
+            async def keep_busy(event: Node) -> str:
+                await trio.sleep(2)
+                return "busy"
+
+            def sync_child(event: Node) -> str:
+                calls.append(("sync", trio.current_time()))
+                return "ran"
+
+            async def async_child(event: Node) -> str:
+                calls.append(("async", trio.current_time()))
+                await trio.lowlevel.checkpoint()
+                return "ran"
+
+            bus.on("parent", emit_child, handler_timeout=1.0)
+            bus.on("parent", keep_busy)
+            bus.on("child", sync_child)
+            bus.on("child", async_child)
+            await bus.emit(Node(event_type="parent"))
+        assert trio.current_time() == 2.0
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    (child,) = children
+    assert child.event_status is EventStatus.COMPLETED
+    assert calls == []
+    for result in child.event_results.values():
+        assert isinstance(result.error, EventHandlerCancelledError), result
+        assert result.started_at is None

@@ -521,7 +521,11 @@ class EventBus:
         try:
             await nursery.start(self.run)
         except BaseException as exc:
-            await manager.__aexit__(type(exc), exc, exc.__traceback__)
+            # Closing the nursery is how the failure propagates: not a
+            # cleanup to shield.
+            await manager.__aexit__(  # noqa: ASYNC102
+                type(exc), exc, exc.__traceback__
+            )
             raise
         return self
 
@@ -536,7 +540,8 @@ class EventBus:
         if exc is None:
             try:
                 await self.aclose()
-            except BaseException as close_error:
+            # Kept and handed to the nursery below, which re-raises it.
+            except BaseException as close_error:  # noqa: ASYNC103
                 own_error = close_error
                 exc_type, exc, tb = (
                     type(close_error),
@@ -546,7 +551,10 @@ class EventBus:
         if exc is not None and self._run_scope is not None:
             self._run_scope.cancel("the 'async with' block of the bus raised")
         try:
-            suppressed = bool(await manager.__aexit__(exc_type, exc, tb))
+            # The hidden nursery must stay cancellable: no shield here.
+            suppressed = bool(
+                await manager.__aexit__(exc_type, exc, tb)  # noqa: ASYNC102
+            )
         except BaseExceptionGroup as group:
             # Report the block's own exception as itself, not wrapped in the
             # group of the nursery the bus hides.
@@ -567,9 +575,10 @@ class EventBus:
         core = self._core
         if core.idle:
             await trio.lowlevel.checkpoint()
-        else:
-            while not core.idle:
-                await core.idle_lot.park()
+            return
+        await core.idle_lot.park()
+        while not core.idle:
+            await core.idle_lot.park()
 
     def statistics(self) -> BusStatistics:
         """A frozen snapshot of queue depth, work done and history."""

@@ -318,13 +318,16 @@ class _EventMeta(type):
                 if field.name in own and field.name in base_fields:
                     field = _redeclared(base_fields[field.name], field, where)
                 if field.name == "event_type" and not declared_type:
-                    field = field.evolve(default=name)
+                    # Not "inherited": attrs builds the fields of subclasses from
+                    # the definitions that are not, so a grandchild would
+                    # otherwise get BaseEvent's default back.
+                    field = field.evolve(default=name, inherited=False)
                 elif (
                     field.name == "event_result_type"
                     and not declared_result
                     and result_type is not _MISSING
                 ):
-                    field = field.evolve(default=result_type)
+                    field = field.evolve(default=result_type, inherited=False)
                 fixed.append(field)
             return fixed
 

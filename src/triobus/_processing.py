@@ -80,7 +80,11 @@ class _Pass:
     nursery_scope: trio.CancelScope | None = None
 
 
-async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) -> None:
+# Sync handlers never yield, so processing need not checkpoint; its callers
+# do (the serial loop after each event, awaiters at the end of their wait).
+async def process_run(  # noqa: ASYNC910
+    bus: EventBus, run: BusRun, outer: HandlerFrame | None
+) -> None:
     """Process ``run.event`` on ``bus``; ``outer`` is set for a queue-jump.
 
     The caller has checked that the run is still queued and, for serial
@@ -162,7 +166,7 @@ async def process_run(bus: EventBus, run: BusRun, outer: HandlerFrame | None) ->
     )
     reason = "it was cancelled from outside (bus closing or its awaiter cancelled)"
     try:
-        with trio.CancelScope(deadline=deadline) as scope:
+        with trio.CancelScope(deadline=deadline) as scope:  # noqa: ASYNC912
             if concurrency is HandlerConcurrency.SERIAL or len(handlers) < 2:
                 for handler, result in zip(handlers, results, strict=True):
                     if state.winner is not None:
@@ -246,7 +250,7 @@ def is_first_loser(error: BaseException) -> bool:
     return bool(error.__dict__.get("_triobus_first_loser"))
 
 
-async def _run_handler(
+async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
     state: _Pass, handler: EventHandler, result: EventResult[Any]
 ) -> None:
     """Call one handler inside its own budget and record what it did."""
@@ -291,7 +295,8 @@ async def _run_handler(
     value: object = None
     error: Exception | None = None
     try:
-        with trio.CancelScope(deadline=own_deadline if scoped else math.inf) as scope:
+        own_scope = trio.CancelScope(deadline=own_deadline if scoped else math.inf)
+        with own_scope as scope:  # noqa: ASYNC912 - sync handlers never yield
             try:
                 value = await _call(handler, event, context)
             except Exception as exc:
@@ -313,9 +318,23 @@ async def _run_handler(
     finally:
         state.run.core.slow.finish(watch)
 
+    _record(state, handler, result, scope.cancel_called, own, value, error)
+
+
+def _record(
+    state: _Pass,
+    handler: EventHandler,
+    result: EventResult[Any],
+    timed_out: bool,
+    own: float | None,
+    value: object,
+    error: Exception | None,
+) -> None:
+    """Turn what a handler call did into its final result."""
+    event = state.run.event
     if result.is_final:
         return
-    if scope.cancel_called:
+    if timed_out:
         error = EventHandlerTimeoutError(
             f"handler {handler.label} for {event.label} timed out after {own}s"
         )
@@ -383,7 +402,7 @@ async def _call(
     if inspect.isawaitable(value) and not isinstance(value, BaseEvent):
         awaitable: Awaitable[object] = value
         return await _in_context(context, awaitable.__await__())
-    return value
+    return value  # noqa: ASYNC910 - a sync handler ran inline
 
 
 @types.coroutine
@@ -413,7 +432,7 @@ def _in_context(
         except GeneratorExit:
             context.run(inner.close)
             raise
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: ASYNC103 - thrown into the handler
             error = exc
             send_value = None
 
