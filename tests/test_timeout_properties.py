@@ -64,11 +64,14 @@ from triobus import (
 MAX_LEVELS = 3
 MAX_CHILDREN = 3
 MAX_NODES = 12
+#: Virtual seconds after which a forest counts as hung: every forest ends far
+#: sooner, as no budget or sleep is longer than ten seconds.
+WATCHDOG = 10_000
 
 #: Budgets sit a quarter second off the half-second grid that sleeps use, so
 #: a handler's sleep rarely ends exactly on a deadline. Ties can still arise
 #: once a cut-off has moved a later start off the grid; the checks reject
-#: those examples with ``assume`` (see ``_Checker.no_tie``).
+#: those examples with ``assume`` (see ``Checker.avoid_tie``).
 BUDGETS = tuple(k / 2 + 0.25 for k in range(1, 20))  # 0.75 .. 9.75
 SLEEPS = st.integers(0, 20).map(lambda k: k / 2)  # 0 .. 10 in steps of 0.5
 
@@ -109,10 +112,12 @@ class Forest:
 
 
 def event_timeouts() -> st.SearchStrategy[float | None]:
+    """An ``event_timeout``: None inherits, 0 disables, else a budget."""
     return st.one_of(st.none(), st.just(0.0), st.sampled_from(BUDGETS))
 
 
 def handler_timeouts() -> st.SearchStrategy[float | None]:
+    """A handler budget, absent two times in three."""
     # Zero is left out: the spec does not say what a zero handler budget
     # means, only that a zero event budget means none.
     return st.one_of(st.none(), st.none(), st.sampled_from(BUDGETS))
@@ -150,6 +155,7 @@ def forests(draw: st.DrawFn) -> Forest:
         return index
 
     roots = tuple(make_node(1, None) for _ in range(draw(st.integers(1, 2))))
+    # Every placeholder has been filled by now; the filter is for the types.
     built = tuple(node for node in nodes if node is not None)
     return Forest(draw(event_timeouts()), built, roots)
 
@@ -161,6 +167,8 @@ def forests(draw: st.DrawFn) -> Forest:
 class Trace:
     """Virtual times recorded while a forest ran."""
 
+    #: When each handler was called, finished its sleep, returned, and left
+    #: (returning or cut off).
     started: dict[Key, float] = attrs.Factory(dict)
     slept: dict[Key, float] = attrs.Factory(dict)
     returned: dict[Key, float] = attrs.Factory(dict)
@@ -168,11 +176,13 @@ class Trace:
     #: Children each handler emitted, in order.
     emitted: dict[Key, list[int]] = attrs.Factory(dict)
     events: dict[int, Node] = attrs.Factory(dict)
+    #: When each emitted event completed.
     completed: dict[int, float] = attrs.Factory(dict)
     handler_ids: dict[Key, str] = attrs.Factory(dict)
 
 
 def make_event(forest: Forest, node: int) -> Node:
+    """A fresh event for ``node``, carrying its own options."""
     spec = forest.nodes[node]
     return Node(
         event_type=f"n{node}",
@@ -230,8 +240,19 @@ def run_forest(forest: Forest) -> Trace:
 
             return handler
 
+        # A hang must fail the example, not the run. The watchdog is a task of
+        # its own rather than a deadline around the bus, which would cap
+        # every handler's effective deadline and so change what is tested.
+        watchdog_scope = trio.CancelScope()
+
+        async def watchdog() -> None:
+            with watchdog_scope:
+                await trio.sleep(WATCHDOG)
+                raise AssertionError(f"the forest still ran after {WATCHDOG}s")
+
         async with trio.open_nursery() as nursery:
             nursery.start_soon(spawn_watchers, nursery)
+            nursery.start_soon(watchdog)
             async with EventBus(
                 "Budgets",
                 event_timeout=forest.bus_timeout,
@@ -252,6 +273,7 @@ def run_forest(forest: Forest) -> Trace:
             # Leaving the bus waited until it was idle: every event emitted
             # has completed, so the watchers are finishing too.
             send.close()
+            watchdog_scope.cancel()
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     return trace

@@ -30,12 +30,13 @@ __version__ = "0.1.0"
 
 logging.getLogger("triobus").addHandler(logging.NullHandler())
 
-# Public names report the package as their home, so reprs, docs and pickles
-# do not expose the private module layout.
-for _name in list(globals()):
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and getattr(_obj, "__module__", "").startswith(
-        "triobus._"
-    ):
-        _obj.__module__ = "triobus"
-del _name, _obj
+
+def _claim_public_names() -> None:
+    # Public names report the package as their home, so reprs, docs and
+    # pickles do not expose the private module layout.
+    for obj in list(globals().values()):
+        if isinstance(obj, type) and obj.__module__.startswith("triobus._"):
+            obj.__module__ = "triobus"
+
+
+_claim_public_names()

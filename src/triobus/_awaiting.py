@@ -130,13 +130,15 @@ async def wait_queue_order(event: E) -> E:
     if frame is not None and not runtime.done.is_set():
         _check_not_own_ancestor(event, frame)
         for run in _queued_runs(event):
-            if event_concurrency(run.event, run.bus) is not EventConcurrency.PARALLEL:
-                if _holds_slot(frame, run):
-                    raise RuntimeError(
-                        f"handler {frame.handler.label} waits in queue order for"
-                        f" {event.label}, which is queued on {run.bus.label} behind"
-                        " the handler's own event and cannot finish until the"
-                        " handler returns; use 'await event' to process it now"
-                    )
+            serial = (
+                event_concurrency(run.event, run.bus) is not EventConcurrency.PARALLEL
+            )
+            if serial and _holds_slot(frame, run):
+                raise RuntimeError(
+                    f"handler {frame.handler.label} waits in queue order for"
+                    f" {event.label}, which is queued on {run.bus.label} behind"
+                    " the handler's own event and cannot finish until the"
+                    " handler returns; use 'await event' to process it now"
+                )
     await runtime.done.wait()
     return event

@@ -7,7 +7,7 @@ import logging
 import math
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import attrs
 import trio
@@ -65,7 +65,7 @@ class BusStatistics:
     refused: int
 
 
-def _check_seconds(name: str, value: float | None) -> None:
+def _check_seconds(name: str, value: object) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -74,7 +74,12 @@ def _check_seconds(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be >= 0 or None, got {value!r}")
 
 
-def _check_size(name: str, value: int | None) -> None:
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"bus name must be a non-empty string, got {name!r}")
+
+
+def _check_size(name: str, value: object) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -125,8 +130,7 @@ class EventBus:
         max_pending: int | None = None,
         middlewares: tuple[object, ...] = (),
     ) -> None:
-        if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"bus name must be a non-empty string, got {name!r}")
+        _check_name(name)
         for option, value in (
             ("event_timeout", event_timeout),
             ("event_slow_timeout", event_slow_timeout),
@@ -466,7 +470,7 @@ class EventBus:
     # -- lifecycle ------------------------------------------------------------
 
     async def run(
-        self, *, task_status: trio.TaskStatus[Self] = trio.TASK_STATUS_IGNORED
+        self, *, task_status: trio.TaskStatus[EventBus] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the bus until it is closed; for ``nursery.start(bus.run)``.
 
@@ -617,23 +621,26 @@ class EventBus:
         return event.event_parent_id == parent.event_id
 
     def _lookup(self, event_id: str, near: BaseEvent[Any]) -> BaseEvent[Any] | None:
-        found = self._core.history.events.get(event_id)
-        if found is not None:
-            return found
+        # The runtime's parent link works across buses; history covers
+        # events loaded from JSON, which have no runtime.
         runtime: EventRuntime | None = runtime_of(near)
-        if runtime is not None and runtime.parent is not None:
-            if runtime.parent.event_id == event_id:
-                return runtime.parent
-        return None
+        parent = None if runtime is None else runtime.parent
+        if parent is not None and parent.event_id == event_id:
+            return parent
+        return self._core.history.events.get(event_id)
 
 
-def _pattern_key(pattern: type[BaseEvent[Any]] | str) -> str:
+def _is_event_class(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseEvent)
+
+
+def _pattern_key(pattern: object) -> str:
     if isinstance(pattern, str):
         if not pattern:
             raise ValueError("event pattern must not be empty")
         return pattern
-    if isinstance(pattern, type) and issubclass(pattern, BaseEvent):  # pyright: ignore[reportUnnecessaryIsInstance]
-        default = attrs.fields_dict(pattern)["event_type"].default
+    if _is_event_class(pattern):
+        default: object = attrs.fields_dict(cast(type, pattern))["event_type"].default
         return str(default)
     raise TypeError(
         f"event pattern must be an event class, an event_type string or '*',"

@@ -63,8 +63,10 @@ def parse_mode(enum: type[M], value: object, option: str) -> M:
         ValueError: ``value`` is not one of the mode's values; the message
             lists the allowed ones.
     """
-    try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in enum)
-        raise ValueError(f"{option} must be one of {allowed}, got {value!r}") from None
+    if isinstance(value, str):
+        try:
+            return enum(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(repr(m.value) for m in enum)
+    raise ValueError(f"{option} must be one of {allowed}, got {value!r}")

@@ -119,16 +119,16 @@ def reserved_name_rule(name: str) -> str | None:
     if name in BUILTIN_FIELDS:
         return None
     if name in RUNTIME_API_NAMES:
-        return f"'{name}' is a runtime API of every event and cannot be a field"
+        return f"{name!r} is a runtime API of every event and cannot be a field"
     if name.startswith("event_"):
         return (
-            f"'{name}' starts with 'event_', which is reserved for the built-in"
+            f"{name!r} starts with 'event_', which is reserved for the built-in"
             " fields; rename the field"
         )
     if name.startswith("model_"):
-        return f"'{name}' starts with 'model_', which is reserved; rename the field"
+        return f"{name!r} starts with 'model_', which is reserved; rename the field"
     if name.startswith("_"):
-        return f"payload field '{name}' must not start with '_'"
+        return f"payload field {name!r} must not start with '_'"
     return None
 
 
@@ -201,7 +201,11 @@ def _concrete_result_type(template: object) -> object:
 
 
 def _timeout_check(name: str) -> Callable[[object], object]:
-    """A check for a timeout option: None or a number of seconds >= 0."""
+    """A check for a timeout option: None or a number of seconds >= 0.
+
+    The value is stored as a float: deadlines are float arithmetic, and an int
+    too large for a float would only fail later, inside the bus.
+    """
 
     def check(value: object) -> object:
         if value is None:
@@ -210,9 +214,13 @@ def _timeout_check(name: str) -> Callable[[object], object]:
             raise TypeError(
                 f"{name} must be a number of seconds or None, got {value!r}"
             )
-        if math.isnan(value) or value < 0:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} is too large: {value!r}") from None
+        if math.isnan(seconds) or seconds < 0:
             raise ValueError(f"{name} must be >= 0 or None, got {value!r}")
-        return value
+        return seconds
 
     return check
 

@@ -28,7 +28,7 @@ class _Waiter:
 
     matches: Predicate
     limit: int | None
-    found: list[BaseEvent[Any]] = attrs.field(factory=list)
+    found: list[BaseEvent[Any]] = attrs.field(factory=lambda: list[BaseEvent[Any]]())
     wakeup: trio.Event = attrs.field(factory=trio.Event)
 
     @property

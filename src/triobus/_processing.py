@@ -58,6 +58,11 @@ def _budget(value: float | None) -> float | None:
     return value if value else None
 
 
+def is_event(value: object) -> bool:
+    """Whether ``value`` is an event (without narrowing its type)."""
+    return isinstance(value, BaseEvent)
+
+
 def is_valid_value(value: object) -> bool:
     """A result counts as a value: not None and not an event."""
     return value is not None and not isinstance(value, BaseEvent)
@@ -386,23 +391,23 @@ async def _call(
     if handler.run_in_thread:
         # Abandoning on cancel lets budgets cut the call off; the thread
         # itself cannot be stopped and finishes on its own (see the docs).
+
+        def call() -> object:
+            return context.run(handler.handler, event)
+
         return await trio.to_thread.run_sync(
-            context.run,
-            handler.handler,
-            event,
-            abandon_on_cancel=True,
-            limiter=handler.thread_limiter,
+            call, abandon_on_cancel=True, limiter=handler.thread_limiter
         )
     if handler.is_async:
         coro: Any = context.run(handler.handler, event)
         return await _in_context(context, coro.__await__())
-    value = context.run(handler.handler, event)
+    value: object = context.run(handler.handler, event)
     # A returned event (what a forwarder such as ``other_bus.emit`` returns)
     # is a result, not something to wait for.
-    if inspect.isawaitable(value) and not isinstance(value, BaseEvent):
-        awaitable: Awaitable[object] = value
-        return await _in_context(context, awaitable.__await__())
-    return value  # noqa: ASYNC910 - a sync handler ran inline
+    if is_event(value) or not inspect.isawaitable(value):
+        return value  # noqa: ASYNC910 - a sync handler ran inline
+    awaitable: Awaitable[object] = value
+    return await _in_context(context, awaitable.__await__())
 
 
 @types.coroutine

@@ -56,10 +56,10 @@ class EventRuntime:
 
     context: contextvars.Context
     done: trio.Event = attrs.field(factory=trio.Event)
-    runs: dict[str, BusRun] = attrs.field(factory=dict)
+    runs: dict[str, BusRun] = attrs.field(factory=lambda: dict[str, BusRun]())
     #: Runs not yet finished; mirrors ``event_pending_bus_count``.
     pending: int = 0
-    children: list[BaseEvent[Any]] = attrs.field(factory=list)
+    children: list[BaseEvent[Any]] = attrs.field(factory=lambda: list[BaseEvent[Any]]())
     #: Linked children that have not completed yet.
     open_children: int = 0
     parent: BaseEvent[Any] | None = None
@@ -129,8 +129,8 @@ def maybe_complete(event: BaseEvent[Any]) -> None:
     Completion of a child may complete its parent in turn; the walk goes up
     the lineage until an ancestor still has work.
     """
-    current: BaseEvent[Any] | None = event
-    while current is not None:
+    current = event
+    while True:
         runtime: EventRuntime = runtime_of(current)
         if runtime.pending or runtime.open_children or runtime.done.is_set():
             return

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import builtins
 import json
+import typing
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeGuard, TypeVar, cast
+from typing import Any, NoReturn, TypeGuard, TypeVar, cast
 
 import attrs
+from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.preconf.json import JsonConverter, configure_converter
 
 from ._enums import EventResultStatus, EventStatus
@@ -131,6 +133,11 @@ def _structure_bool(value: object, _: object) -> bool:
     if isinstance(value, bool):
         return value
     raise TypeError(f"expected a boolean, got {_short_repr(value)}")
+
+
+def _structure_none(value: object, _: object) -> None:
+    if value is not None:
+        raise TypeError(f"expected null, got {_short_repr(value)}")
 
 
 def _optional_str(value: object, key: str) -> str | None:
@@ -363,6 +370,7 @@ class EventConverter(JsonConverter):
             (int, _structure_int),
             (float, _structure_float),
             (bool, _structure_bool),
+            (type(None), _structure_none),
         ):
             self.register_structure_hook(tp, hook)
         self.register_unstructure_hook(datetime, format_datetime)
@@ -443,7 +451,7 @@ class EventConverter(JsonConverter):
                     alias=field.alias or name,
                     init=field.init,
                     type=tp,
-                    structure=self.get_structure_hook(tp),
+                    structure=self._payload_structure_hook(tp),
                 )
             )
         result_type = fields["event_result_type"].default
@@ -460,6 +468,22 @@ class EventConverter(JsonConverter):
             result_type=result_type,
             result_schema=result_schema,
         )
+
+    def _payload_structure_hook(self, tp: object) -> _StructureHook:
+        """The hook for a payload field's type, or one that says there is none.
+
+        A type cattrs cannot structure must not stop the class from being
+        dumped; loading it fails, with EventDecodeError, when it comes to it.
+        """
+        try:
+            return self.get_structure_hook(tp)
+        except StructureHandlerNotFoundError as exc:
+            message = str(exc)
+
+            def missing(_value: object, _tp: object) -> NoReturn:
+                raise TypeError(message)
+
+            return missing
 
     def unstructure_event(self, event: BaseEvent[Any]) -> dict[str, Any]:
         """The flat JSON-ready dict of an event (section 12 of the spec)."""
@@ -565,6 +589,7 @@ class EventConverter(JsonConverter):
         Raises:
             EventDecodeError: ``obj`` is not a valid event.
         """
+        cl = typing.get_origin(cl) or cl  # BaseEvent[Any] is BaseEvent here
         if not isinstance(obj, dict):
             if not isinstance(obj, Mapping):
                 raise EventDecodeError(
@@ -664,7 +689,7 @@ class EventConverter(JsonConverter):
             if key not in PEER_EVENT_KEYS:
                 rule = reserved_name_rule(key)
                 if rule is not None:
-                    raise EventDecodeError(f"{target.__name__}: key {rule}")
+                    raise EventDecodeError(f"{target.__name__}: {rule}")
             extra[key] = value
         return extra
 
@@ -830,6 +855,8 @@ def _copy_json(value: object) -> object:
 
 
 def _is_event_class(cl: object) -> bool:
+    """True for event classes, parameterised (``BaseEvent[Any]``) or not."""
+    cl = typing.get_origin(cl) or cl
     return isinstance(cl, type) and issubclass(cl, BaseEvent)
 
 
