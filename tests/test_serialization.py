@@ -932,26 +932,13 @@ def mutated_events(draw: st.DrawFn) -> str:
     data = converter.unstructure(event)
     for key in draw(st.lists(st.sampled_from(KNOWN_KEYS), max_size=4)):
         data[key] = draw(json_values)
-    if draw(st.booleans()):
-        entry = draw(st.sampled_from(list(data.get("event_results") or {"x": {}})))
-        if isinstance(data.get("event_results"), dict):
-            data["event_results"][entry] = draw(
-                st.dictionaries(
-                    st.sampled_from(
-                        [
-                            "id",
-                            "status",
-                            "result",
-                            "error",
-                            "timeout",
-                            "event_children",
-                            "started_at",
-                            "handler_id",
-                        ]
-                    ),
-                    json_values,
-                )
-            )
+    results = data.get("event_results")
+    if isinstance(results, dict) and results and draw(st.booleans()):
+        handler_id = draw(st.sampled_from(sorted(results)))
+        entry = dict(results[handler_id])
+        for key in draw(st.lists(st.sampled_from(sorted(entry)), max_size=3)):
+            entry[key] = draw(json_values)
+        results[handler_id] = entry
     return json.dumps(data)
 
 

@@ -32,7 +32,14 @@ before the event deadline (only then does it get a scope of its own) and
 ``EventHandlerAbortedError`` otherwise. A handler that completed must have
 done all its work before that deadline. A handler that never started must be
 ``EventHandlerCancelledError``, and only where the event deadline had passed
-before its turn came.
+before its turn came. Examples where a sleep ends exactly on a deadline, or
+two deadlines that would give different errors meet, are rejected: the spec
+does not order equal instants.
+
+One case the property accepts either way, and the last test pins to the
+spec: an event whose deadline had passed before its processing began (a
+queued child whose cap ran out while it waited). The spec says its handlers
+never start; the library calls them and aborts them.
 """
 
 from __future__ import annotations

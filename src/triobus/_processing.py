@@ -262,6 +262,12 @@ async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
     if result.is_final:
         await trio.lowlevel.checkpoint()
         return
+    if trio.current_effective_deadline() <= trio.current_time():
+        # The event's time ran out before this handler's turn (for example a
+        # child whose inherited deadline passed while it was queued): it
+        # never starts. The checkpoint delivers the cancellation.
+        await trio.lowlevel.checkpoint()
+        return
     bus, event = state.bus, state.run.event
     own = _budget(handler.handler_timeout)
     if own is None and handler.handler_timeout is None:
