@@ -67,7 +67,7 @@ def completed_trio_event() -> TrioSignup:
         handler=lambda _event: "ok",
         event_pattern="TrioSignup",
         eventbus_name="Bench",
-        eventbus_id=triobus.EventBus("Bench").id,
+        eventbus_id="0190b2d4-3c4e-7a3f-8c3e-6d7f1a2b3c4d",
     )
     event.event_path.append(f"Bench#{handler.eventbus_id[-4:]}")
     event.event_result_update(handler=handler, status="started")

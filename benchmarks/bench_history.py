@@ -68,6 +68,7 @@ async def stream(total: int, every: int) -> Outcome:
 
     samples: list[Sample] = []
     max_idle = max_busy = 0
+    seconds = 0.0
     async with triobus.EventBus(
         "History", max_history_size=HISTORY_LIMIT, max_history_drop=True
     ) as bus:
@@ -103,7 +104,7 @@ def kib(value: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="triobus history memory benchmark")
     parser.add_argument("--quick", action="store_true", help="20k events, not 200k")
     args = parser.parse_args()
     total = 20_000 if args.quick else 200_000

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from triobus import BaseEvent, EventBus
@@ -49,7 +50,7 @@ async def test_awaiting_a_child_in_a_handler_runs_it_inline_without_overshoot() 
 
         async def child(event: Child) -> str:
             trace.append("child runs")
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "c"
 
         bus.on(Job, job)
@@ -82,7 +83,7 @@ async def test_queue_jump_is_inline_in_the_awaiting_handlers_task() -> None:
 
         async def child(event: Child) -> str:
             tasks["child"] = trio.lowlevel.current_task()
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "c"
 
         bus.on(Job, parent)
@@ -130,7 +131,7 @@ async def test_global_serial_child_on_another_bus_runs_inline() -> None:
 
         async def on_b(event: Child) -> str:
             trace.append("child on B")
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "c"
 
         async def other_b(event: Job) -> str:
@@ -230,7 +231,7 @@ async def test_event_completed_waits_in_queue_order_without_reordering() -> None
 
         async def job(event: Job) -> str:
             trace.append(event.name)
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return event.name
 
         bus.on(Job, job)

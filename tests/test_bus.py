@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from triobus import (
@@ -33,7 +34,7 @@ async def test_async_with_runs_the_bus_and_drains_on_normal_exit() -> None:
     done: list[int] = []
 
     async def handler(event: Ping) -> str:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         done.append(event.n)
         return "ok"
 
@@ -100,11 +101,17 @@ async def test_leaving_by_exception_cancels_in_flight_handlers() -> None:
     bus = EventBus("Boom")
     bus.on(Ping, forever)
     bus.on(Ping, forever)
-    with pytest.raises(ValueError, match="body failed"):
+    emitted: list[Ping] = []
+
+    async def failing_body() -> None:
         async with bus:
-            event = bus.emit(Ping())
+            emitted.append(bus.emit(Ping()))
             await started.wait()
             raise ValueError("body failed")
+
+    with pytest.raises(ValueError, match="body failed"):
+        await failing_body()
+    (event,) = emitted
     first, second = event.event_results.values()
     assert isinstance(first.error, EventHandlerAbortedError)
     assert isinstance(second.error, EventHandlerCancelledError)
@@ -148,7 +155,8 @@ async def test_aclose_from_a_handler_closes_after_the_drain() -> None:
 
         bus.on(Ping, closer)
         event = bus.emit(Ping())
-    assert event.event_results and await event.event_result() == "closing"
+    assert event.event_results
+    assert await event.event_result() == "closing"
     with pytest.raises(BusClosedError):
         bus.emit(Ping())
 
@@ -184,23 +192,23 @@ async def test_every_handler_kind_is_accepted() -> None:
             self.prefix = "m"
 
         async def method(self, event: Ping) -> str:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return f"{self.prefix}{event.n}"
 
     class AsyncCallable:
         async def __call__(self, event: Ping) -> str:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "callable"
 
     async def with_suffix(event: Ping, suffix: str) -> str:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return f"p{suffix}"
 
     def sync(event: Ping) -> str:
         return "sync"
 
     async def coro_value() -> str:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return "awaited"
 
     async with EventBus("Kinds") as bus:
@@ -304,7 +312,7 @@ async def test_handler_set_is_frozen_per_event() -> None:
         async def first(event: Ping) -> str:
             late_entries.append(bus.on(Ping, late))
             bus.off(Ping, second_entry)
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "first"
 
         bus.off(Ping, second_entry)
@@ -371,7 +379,7 @@ async def test_wait_until_idle_waits_for_children_emitted_meanwhile() -> None:
     seen: list[str] = []
 
     async def parent(event: Ping) -> str:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         bus.emit(Other())
         return "p"
 

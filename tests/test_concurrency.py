@@ -134,7 +134,7 @@ async def test_serial_handlers_run_one_after_another_in_order(
     """Serial handler concurrency: registration order, no overlap."""
     trace: list[str] = []
 
-    def make(name: str, delay: float):  # noqa: ANN202
+    def make(name: str, delay: float):
         async def handler(event: Work) -> str:
             trace.append(f"start {name}")
             await trio.sleep(delay)
@@ -158,7 +158,7 @@ async def test_parallel_handlers_start_together_and_keep_registration_order(
     """Parallel handler concurrency: all start at once; results stay in order."""
     async with EventBus("PH", event_handler_concurrency="parallel") as bus:
 
-        def make(name: str, delay: float):  # noqa: ANN202
+        def make(name: str, delay: float):
             async def handler(event: Work) -> str:
                 await trio.sleep(delay)
                 return name
@@ -171,7 +171,8 @@ async def test_parallel_handlers_start_together_and_keep_registration_order(
     assert trio.current_time() == 3
     assert await event.event_results_list() == ["slow", "fast"]
     starts = [r.started_at for r in event.event_results.values()]
-    assert starts[0] is not None and starts[1] is not None
+    assert starts[0] is not None
+    assert starts[1] is not None
 
 
 async def test_first_serial_skips_handlers_after_the_winner() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 import trio
+import trio.lowlevel
 import trio.testing
 from hypothesis import given, settings
 
@@ -27,7 +28,7 @@ async def test_events_emitted_in_a_handler_become_its_children() -> None:
         async def parent(event: Parent) -> str:
             a.emit(Kid(tag="same bus"))
             b.emit(Kid(tag="other bus"))
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "p"
 
         entry = a.on(Parent, parent)
@@ -54,7 +55,7 @@ async def test_an_explicit_parent_id_is_never_overwritten() -> None:
 
         async def parent(event: Parent) -> str:
             holder.append(bus.emit(Kid(event_parent_id="0" * 36)))
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "p"
 
         bus.on(Parent, parent)
@@ -97,7 +98,8 @@ async def test_forwarding_keeps_one_object_one_path_and_one_result_map() -> None
         b.on(Parent, seen.append)
         event = a.emit(Parent())
         await event
-    assert seen == [event] and seen[0] is event
+    assert seen == [event]
+    assert seen[0] is event
     assert event.event_path == [a.label, b.label]
     assert await event.event_results_list() == ["from A", "from B"]
     assert event.event_children == []  # forwarding is not parenthood

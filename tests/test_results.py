@@ -8,6 +8,7 @@ import logging
 import attrs
 import pytest
 import trio
+import trio.lowlevel
 
 from triobus import (
     BaseEvent,
@@ -16,7 +17,6 @@ from triobus import (
     EventResult,
     EventResultStatus,
     EventResultTypeError,
-    TriobusError,
 )
 
 
@@ -40,7 +40,8 @@ async def test_results_record_status_timing_and_bus() -> None:
     assert (result.handler_id, result.handler_name) == (entry.id, entry.handler_name)
     assert (result.eventbus_id, result.eventbus_name) == (bus.id, "R")
     assert result.event_id == event.event_id
-    assert result.started_at is not None and result.completed_at is not None
+    assert result.started_at is not None
+    assert result.completed_at is not None
     assert result.started_at <= result.completed_at
     assert await result == 7
 
@@ -75,7 +76,8 @@ async def test_a_failing_handler_never_stops_the_others_or_the_bus(
     assert await first.event_results_list(raise_if_any=False) == [2]
     assert await second.event_results_list(raise_if_any=False) == [2]
     records = [r for r in caplog.records if "handler broke" in r.getMessage()]
-    assert records and all(r.levelno == logging.DEBUG for r in records)
+    assert records
+    assert all(r.levelno == logging.DEBUG for r in records)
 
 
 async def test_raise_if_any_raises_the_one_error_itself() -> None:
@@ -170,7 +172,8 @@ async def test_return_values_are_validated_against_the_result_type() -> None:
     error = event.event_results[bad.id].error
     assert isinstance(error, EventResultTypeError)
     assert isinstance(error, TypeError)
-    assert bad.handler_name in str(error) and "'not an int'" in str(error)
+    assert bad.handler_name in str(error)
+    assert "'not an int'" in str(error)
     assert "int" in str(error)
     assert event.event_results[good.id].result == 4
 
@@ -281,12 +284,12 @@ async def test_handlers_see_the_emitters_context_and_never_leak_back() -> None:
         async def reader(event: Query) -> int:
             seen.append(var.get())
             var.set("changed by handler")
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             seen.append(var.get())
             return 1
 
         async def sibling(event: Query) -> int:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             seen.append(var.get())
             return 2
 

@@ -123,8 +123,9 @@ def programs(draw: st.DrawFn) -> Program:
     ) -> int:
         index = len(nodes)
         nodes.append(None)
-        # Buses this event must never wait for unless it holds them: any an
-        # ancestor that may be waiting on it holds.
+        # A bus this event does not hold may only be waited for if it lies
+        # above every bus that the event, or an ancestor that may be waiting
+        # for it, may hold.
         above = max(maybe | reserved) + 1
         targets = {j: list(HOWS) for j in sorted(surely)}
         targets.update({j: [*HOWS, "await"] for j in range(above, bus_count)})
@@ -138,14 +139,14 @@ def programs(draw: st.DrawFn) -> Program:
                     how = draw(st.sampled_from(targets[j]))
                     if j in surely and how != "detach":
                         # Runs inline in this handler's task: same slots.
-                        child = (surely, maybe)
+                        held = (surely, maybe)
                     elif how == "await":
                         # Awaited at once from another bus: lent our slots.
-                        child = (surely | {j}, maybe | {j})
+                        held = (surely | {j}, maybe | {j})
                     else:
                         # May be lent our slots if still queued when awaited.
-                        child = (frozenset({j}), maybe | {j})
-                    made = make_node(j, depth + 1, *child, reserved | maybe)
+                        held = (frozenset({j}), maybe | {j})
+                    made = make_node(j, depth + 1, *held, reserved | maybe)
                     steps.append(Emit(made, how))
                 else:
                     steps.append(Sleep(draw(st.integers(0, 3))))
@@ -669,8 +670,9 @@ async def test_queue_jump_runs_the_awaited_child_without_overshooting_the_queue(
         bus.on(Job, handle)
         first = bus.emit(Job(node=100))
         second = bus.emit(Job(node=200))
-        await second.event_completed()
-        await bus.wait_until_idle()
+        with trio.fail_after(60):  # a hang fails here, in virtual time
+            await second.event_completed()
+            await bus.wait_until_idle()
 
     expected = ["start 100", *(f"start {n}" for n in range(1, depth + 1))]
     for n in range(depth, 0, -1):
@@ -707,7 +709,8 @@ async def test_queue_jump_under_global_serial_holds_back_other_buses_too(
         # Event 1 holds the lock (its child is running) before 3 is emitted.
         await trio.testing.wait_all_tasks_blocked()
         last = two.emit(Job(node=3))
-        await last.event_completed()
+        with trio.fail_after(60):
+            await last.event_completed()
 
     assert trace == ["start 1", "start 2", "end 2", "end 1", "start 3", "end 3"]
     assert trio.current_time() == 3

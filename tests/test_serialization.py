@@ -930,15 +930,12 @@ def mutated_events(draw: st.DrawFn) -> str:
     event = SerTyped(text="t", count=1, numbers=[1], labels={"a": "b"})
     completed(event, ([1, 2], None), (None, ValueError("v")))
     data = converter.unstructure(event)
+    results = data["event_results"]
+    handler_id = draw(st.sampled_from(sorted(results)))
+    for key in draw(st.lists(st.sampled_from(sorted(results[handler_id])), max_size=3)):
+        results[handler_id][key] = draw(json_values)
     for key in draw(st.lists(st.sampled_from(KNOWN_KEYS), max_size=4)):
         data[key] = draw(json_values)
-    results = data.get("event_results")
-    if isinstance(results, dict) and results and draw(st.booleans()):
-        handler_id = draw(st.sampled_from(sorted(results)))
-        entry = dict(results[handler_id])
-        for key in draw(st.lists(st.sampled_from(sorted(entry)), max_size=3)):
-            entry[key] = draw(json_values)
-        results[handler_id] = entry
     return json.dumps(data)
 
 

@@ -26,7 +26,7 @@ class Task(BaseEvent[str]):
     name: str = ""
 
 
-def sleeper(seconds: float, value: str = "ok"):  # noqa: ANN201
+def sleeper(seconds: float, value: str = "ok"):
     async def handler(event: BaseEvent[str]) -> str:
         await trio.sleep(seconds)
         return value
@@ -261,10 +261,14 @@ async def test_slow_warnings_log_once_with_names_and_never_cancel(
     messages = [r.getMessage() for r in caplog.records if r.name == "triobus.bus"]
     handler_lines = [m for m in messages if m.startswith("slow handler")]
     event_lines = [m for m in messages if m.startswith("slow event")]
-    assert len(handler_lines) == 1 and len(event_lines) == 1
-    assert entry.label in handler_lines[0] and bus.label in handler_lines[0]
-    assert event.label in handler_lines[0] and "2.000s" in handler_lines[0]
-    assert event.label in event_lines[0] and "3.000s" in event_lines[0]
+    assert len(handler_lines) == 1
+    assert len(event_lines) == 1
+    assert entry.label in handler_lines[0]
+    assert bus.label in handler_lines[0]
+    assert event.label in handler_lines[0]
+    assert "2.000s" in handler_lines[0]
+    assert event.label in event_lines[0]
+    assert "3.000s" in event_lines[0]
 
 
 async def test_slow_thresholds_resolve_like_budgets(
@@ -280,7 +284,8 @@ async def test_slow_thresholds_resolve_like_budgets(
         loud = bus.on(Task, sleeper(5), handler_slow_timeout=1.0)
         await bus.emit(Task(event_handler_slow_timeout=100.0))
         lines = [r.getMessage() for r in caplog.records]
-        assert len(lines) == 1 and loud.label in lines[0]
+        assert len(lines) == 1
+        assert loud.label in lines[0]
         assert quiet.label not in lines[0]
         await bus.emit(Task(event_handler_slow_timeout=4.0, event_slow_timeout=6.0))
         lines = [r.getMessage() for r in caplog.records]

@@ -277,7 +277,9 @@ class _CheckedOption:
         self.check = check
 
     def __set__(self, instance: object, value: object) -> None:
-        vars(instance)[self.name] = self.check(value)
+        if value is not None:  # the usual case, kept cheap: None is always valid
+            value = self.check(value)
+        instance.__dict__[self.name] = value
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(attrs.field,))

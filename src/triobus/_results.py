@@ -144,31 +144,24 @@ class EventResult(Generic[T]):
                 # new one.
                 self._done = None
 
-    # The bus moves results through their states with these three methods.
+    # The bus moves results through their states with these three methods,
+    # through the module-level functions at the end of this file.
 
-    def mark_started(self) -> None:
-        """Record that the handler has been called (used by the bus)."""
+    def _start(self) -> None:
         self.status = EventResultStatus.STARTED
         self.started_at = utc_now()
 
-    def mark_completed(self, value: T | None) -> None:
-        """Record the handler's (validated) return value (used by the bus)."""
+    def _finish(self, value: T | None) -> None:
         self.result = value
         self.status = EventResultStatus.COMPLETED
         self.completed_at = utc_now()
         self._set_done()
 
-    def mark_failed(self, error: BaseException) -> None:
-        """Record the error the handler ended with (used by the bus)."""
+    def _fail(self, error: BaseException) -> None:
         self.error = error
         self.status = EventResultStatus.ERROR
         self.completed_at = utc_now()
         self._set_done()
-
-    # Older names of the three methods above, still called by the bus.
-    _start = mark_started
-    _finish = mark_completed
-    _fail = mark_failed
 
     def _set_done(self) -> None:
         if self._done is not None:

@@ -14,29 +14,21 @@ fields still go through the converter's hooks for their declared types.
 
 from __future__ import annotations
 
-import builtins
 import json
 import typing
 import weakref
+from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeGuard, TypeVar, cast
+from collections.abc import Set as AbstractSet
+from datetime import datetime
+from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
 from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.preconf.json import JsonConverter, configure_converter
 
 from ._enums import EventResultStatus, EventStatus
-from ._errors import (
-    BusClosedError,
-    BusNotRunningError,
-    EventDecodeError,
-    EventHandlerAbortedError,
-    EventHandlerCancelledError,
-    EventHandlerTimeoutError,
-    EventResultTypeError,
-    TriobusError,
-)
+from ._errors import EventDecodeError, EventResultTypeError
 from ._event import (
     BUILTIN_FIELDS,
     BaseEvent,
@@ -49,6 +41,36 @@ from ._event import (
 from ._results import EventResult
 from ._schema import schema_to_type, type_to_schema
 from ._util import new_id
+from ._wire import (
+    RemoteHandlerError,
+    copy_json,
+    decode_timestamp,
+    describe,
+    error_from_json,
+    error_to_json,
+    format_datetime,
+    optional_datetime,
+    optional_str,
+    parse_datetime,
+    short_repr,
+    str_list,
+    structure_bool,
+    structure_float,
+    structure_int,
+    structure_none,
+    structure_str,
+)
+
+__all__ = [
+    "EventConverter",
+    "RemoteHandlerError",
+    "converter",
+    "error_from_json",
+    "error_to_json",
+    "format_datetime",
+    "parse_datetime",
+    "validate_result",
+]
 
 E = TypeVar("E", bound=BaseEvent[Any])
 T = TypeVar("T")
@@ -92,178 +114,6 @@ _MISSING: Any = object()
 _UNWRITABLE: dict[str, object] = {"unwritable": True}
 
 
-class RemoteHandlerError(TriobusError):
-    """A handler error loaded from JSON whose exception type is not known here.
-
-    Attributes:
-        type_name: The exception type name written by the process that ran
-            the handler; it is written back out unchanged.
-    """
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-
-
-# -- scalar hooks ---------------------------------------------------------------
-#
-# cattrs' default scalar hooks coerce (``str(5)``, ``int("5")``). Events and
-# result types are validated, so these reject values of the wrong JSON type.
-
-
-def _structure_str(value: object, _: object) -> str:
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string, got {_short_repr(value)}")
-
-
-def _structure_int(value: object, _: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise TypeError(f"expected an integer, got {_short_repr(value)}")
-
-
-def _structure_float(value: object, _: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"expected a number, got {_short_repr(value)}")
-
-
-def _structure_bool(value: object, _: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise TypeError(f"expected a boolean, got {_short_repr(value)}")
-
-
-def _structure_none(value: object, _: object) -> None:
-    if value is not None:
-        raise TypeError(f"expected null, got {_short_repr(value)}")
-
-
-def _optional_str(value: object, key: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise EventDecodeError(f"{key} must be a string or null, got {_short_repr(value)}")
-
-
-def _describe(exc: BaseException, limit: int = 200) -> str:
-    """An exception's message for an error message, cut to ``limit``."""
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-def _short_repr(value: object, limit: int = 80) -> str:
-    """``repr`` cut to ``limit`` characters: error messages quote bad input."""
-    try:
-        text = repr(value)
-    except Exception:  # a repr nested too deeply, for instance
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-# -- timestamps -----------------------------------------------------------------
-
-
-def format_datetime(value: datetime) -> str:
-    """Write a datetime as ISO 8601 in UTC with a ``Z`` suffix.
-
-    A naive datetime is taken to be in UTC already.
-    """
-    if value.tzinfo is not UTC:
-        value = (
-            value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        )
-    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_datetime(value: object) -> datetime:
-    """Read an ISO 8601 string (or datetime) into an aware UTC datetime.
-
-    abxbus writes nanoseconds; they are cut to the microseconds a Python
-    datetime holds.
-
-    Raises:
-        TypeError: ``value`` is neither a string nor a datetime.
-        ValueError: ``value`` is not an ISO 8601 timestamp.
-    """
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-    else:
-        raise TypeError(f"expected an ISO 8601 timestamp, got {_short_repr(value)}")
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    if parsed.tzinfo is UTC:
-        return parsed
-    return parsed.astimezone(UTC)
-
-
-def _optional_datetime(value: object) -> datetime | None:
-    return None if value is None else parse_datetime(value)
-
-
-# -- errors on the wire -----------------------------------------------------------
-
-_KNOWN_ERRORS: dict[str, type[Exception]] = {
-    cls.__name__: cls
-    for cls in (
-        TriobusError,
-        EventHandlerTimeoutError,
-        EventHandlerCancelledError,
-        EventHandlerAbortedError,
-        EventResultTypeError,
-        BusNotRunningError,
-        BusClosedError,
-        EventDecodeError,
-    )
-}
-
-
-def error_to_json(error: BaseException) -> dict[str, str]:
-    """The wire form of a handler error: its type name and message."""
-    type_name = (
-        error.type_name
-        if isinstance(error, RemoteHandlerError)
-        else type(error).__name__
-    )
-    return {"type": type_name, "message": str(error)}
-
-
-def error_from_json(value: object) -> BaseException:
-    """Rebuild a handler error: a real class where the name is known here.
-
-    The rebuilt error always writes back the same type name and message; a
-    class that cannot promise that (one whose constructor needs more than a
-    message, or that changes the message, as ``KeyError`` quotes it) loads as
-    a :class:`RemoteHandlerError` carrying the name.
-
-    Raises:
-        TypeError: ``value`` is not an error object or a string.
-    """
-    if isinstance(value, str):
-        return RemoteHandlerError("Exception", value)
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected an error object, got {_short_repr(value)}")
-    raw = cast(Mapping[str, object], value)
-    type_name = raw.get("type", "Exception")
-    message = raw.get("message", "")
-    if not isinstance(type_name, str) or not isinstance(message, str):
-        raise TypeError(
-            f"error type and message must be strings, got {_short_repr(raw)}"
-        )
-    known: object = _KNOWN_ERRORS.get(type_name) or getattr(builtins, type_name, None)
-    if isinstance(known, type) and issubclass(known, Exception):
-        try:
-            error = known(message)
-        except Exception:  # a class whose constructor needs more than a message
-            pass
-        else:
-            if str(error) == message:
-                return error
-    return RemoteHandlerError(type_name, message)
-
-
 # -- result type validation ---------------------------------------------------------
 
 
@@ -297,10 +147,10 @@ def validate_result(result_type: object, value: object, handler_label: str) -> A
     ):
         return value
     try:
-        return converter.structure(value, result_type)
+        return converter.structure(value, cast(Any, result_type))
     except Exception as exc:  # any failure means "does not fit"
         raise EventResultTypeError(
-            f"handler {handler_label} returned {_short_repr(value)}, which is not"
+            f"handler {handler_label} returned {short_repr(value)}, which is not"
             f" a valid {_type_name(result_type)}"
         ) from exc
 
@@ -319,8 +169,11 @@ class _PayloadField:
     name: str
     alias: str
     init: bool
-    type: object
+    annotation: object
     structure: _StructureHook
+    #: Exact types of values that are already valid for the field and are
+    #: taken as they are, without calling the hook (JSON scalars).
+    as_is: frozenset[type] = frozenset()
 
 
 @attrs.frozen
@@ -360,17 +213,20 @@ class EventConverter(JsonConverter):
     """
 
     def __init__(self) -> None:
-        super().__init__(detailed_validation=False)
+        super().__init__(
+            detailed_validation=False,
+            unstruct_collection_overrides={AbstractSet: list, Counter: dict},
+        )
         configure_converter(self)
         self._codecs: weakref.WeakKeyDictionary[type[Any], _EventCodec] = (
             weakref.WeakKeyDictionary()
         )
         for tp, hook in (
-            (str, _structure_str),
-            (int, _structure_int),
-            (float, _structure_float),
-            (bool, _structure_bool),
-            (type(None), _structure_none),
+            (str, structure_str),
+            (int, structure_int),
+            (float, structure_float),
+            (bool, structure_bool),
+            (type(None), structure_none),
         ):
             self.register_structure_hook(tp, hook)
         self.register_unstructure_hook(datetime, format_datetime)
@@ -407,23 +263,31 @@ class EventConverter(JsonConverter):
         try:
             raw = json.loads(data, **kwargs)
         except Exception as exc:  # ValueError, RecursionError, TypeError...
-            raise EventDecodeError(f"not valid JSON: {_describe(exc)}") from exc
-        return cast(T, self.structure(raw, cl))
+            raise EventDecodeError(f"not valid JSON: {describe(exc)}") from exc
+        return self.structure(raw, cl)
 
-    def structure(self, obj: Any, cl: Any) -> Any:
-        """Structure ``obj`` into ``cl``; events fail with EventDecodeError."""
+    def structure(self, obj: Any, cl: type[T]) -> T:
+        """Structure ``obj`` into ``cl``; events fail with EventDecodeError.
+
+        Raises:
+            EventDecodeError: ``cl`` is an event class and ``obj`` is not a
+                valid event of it.
+        """
         if _is_event_class(cl):
-            return self._structure_hook(obj, cl)
+            return cast(T, self._structure_hook(obj, cl))
         return super().structure(obj, cl)
 
-    def _structure_hook(self, obj: Any, cl: Any) -> Any:
+    def _structure_hook(self, obj: Any, cl: Any) -> BaseEvent[Any]:
+        if not isinstance(cl, type):
+            cl = typing.get_origin(cl)  # BaseEvent[Any] is BaseEvent here
+        target: type[BaseEvent[Any]] = cl
         try:
-            return self.structure_event(obj, cl)
+            return self.structure_event(obj, target)
         except EventDecodeError:
             raise
         except Exception as exc:
             raise EventDecodeError(
-                f"cannot load {_type_name(cl)}: {_describe(exc)}"
+                f"cannot load {_type_name(cl)}: {describe(exc)}"
             ) from exc
 
     # -- events -------------------------------------------------------------
@@ -450,8 +314,9 @@ class EventConverter(JsonConverter):
                     name=name,
                     alias=field.alias or name,
                     init=field.init,
-                    type=tp,
+                    annotation=tp,
                     structure=self._payload_structure_hook(tp),
+                    as_is=_as_is_types(tp),
                 )
             )
         result_type = fields["event_result_type"].default
@@ -545,7 +410,7 @@ class EventConverter(JsonConverter):
         # example) is forwarded with its schema unchanged.
         loaded: tuple[object, dict[str, object]] | None = vars(event).get(_SCHEMA_KEY)
         if loaded is not None and loaded[0] is result_type:
-            return cast(dict[str, object], _copy_json(loaded[1])) if copy else loaded[1]
+            return cast(dict[str, object], copy_json(loaded[1])) if copy else loaded[1]
         return type_to_schema(result_type)
 
     def unstructure_result(self, result: EventResult[Any]) -> dict[str, Any]:
@@ -589,11 +454,10 @@ class EventConverter(JsonConverter):
         Raises:
             EventDecodeError: ``obj`` is not a valid event.
         """
-        cl = typing.get_origin(cl) or cl  # BaseEvent[Any] is BaseEvent here
         if not isinstance(obj, dict):
             if not isinstance(obj, Mapping):
                 raise EventDecodeError(
-                    f"an event must be a JSON object, got {_short_repr(obj)}"
+                    f"an event must be a JSON object, got {short_repr(obj)}"
                 )
             obj = dict(cast(Mapping[object, object], obj))
         data = cast(dict[str, Any], obj)
@@ -603,7 +467,7 @@ class EventConverter(JsonConverter):
         if event_type is not _MISSING:
             if not isinstance(event_type, str):
                 raise EventDecodeError(
-                    f"event_type must be a string, got {_short_repr(event_type)}"
+                    f"event_type must be a string, got {short_repr(event_type)}"
                 )
             found = event_class_for(event_type)
             if found is not None and found is not cl and issubclass(found, cl):
@@ -620,11 +484,13 @@ class EventConverter(JsonConverter):
         for field in codec.structure:
             name = field.name
             if name in data:
+                value = data[name]
                 try:
-                    value = field.structure(data[name], field.type)
+                    if type(value) not in field.as_is:
+                        value = field.structure(value, field.annotation)
                 except Exception as exc:
                     raise EventDecodeError(
-                        f"{target.__name__}: field {name!r}: {_describe(exc)}"
+                        f"{target.__name__}: field {name!r}: {describe(exc)}"
                     ) from exc
                 if field.init:
                     kwargs[field.alias] = value
@@ -635,7 +501,7 @@ class EventConverter(JsonConverter):
             if value is not _MISSING:
                 if not isinstance(value, str):
                     raise EventDecodeError(
-                        f"{key} must be a string, got {_short_repr(value)}"
+                        f"{key} must be a string, got {short_repr(value)}"
                     )
                 kwargs[key] = value
         for key in _CHECKED_BY_INIT:
@@ -643,7 +509,7 @@ class EventConverter(JsonConverter):
                 kwargs[key] = data[key]
         parent_id = data.get("event_parent_id")
         if parent_id is not None:
-            kwargs["event_parent_id"] = _optional_str(parent_id, "event_parent_id")
+            kwargs["event_parent_id"] = optional_str(parent_id, "event_parent_id")
         schema = data.get("event_result_type", _MISSING)
         if (
             schema is not _MISSING
@@ -653,7 +519,7 @@ class EventConverter(JsonConverter):
             if schema is not None and not isinstance(schema, dict):
                 raise EventDecodeError(
                     f"event_result_type must be a JSON Schema object or null,"
-                    f" got {_short_repr(schema)}"
+                    f" got {short_repr(schema)}"
                 )
             kwargs["event_result_type"] = (
                 None if schema is None else schema_to_type(cast(dict[str, Any], schema))
@@ -684,7 +550,7 @@ class EventConverter(JsonConverter):
                 continue
             if not isinstance(key, str):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise EventDecodeError(
-                    f"event keys must be strings, got {_short_repr(key)}"
+                    f"event keys must be strings, got {short_repr(key)}"
                 )
             if key not in PEER_EVENT_KEYS:
                 rule = reserved_name_rule(key)
@@ -703,26 +569,26 @@ class EventConverter(JsonConverter):
             except ValueError:
                 raise EventDecodeError(
                     "event_status must be one of 'pending', 'started',"
-                    f" 'completed', got {_short_repr(value)}"
+                    f" 'completed', got {short_repr(value)}"
                 ) from None
         value = data.get("event_created_at", _MISSING)
         if value is not _MISSING:
             if value is None:
                 raise EventDecodeError("event_created_at must not be null")
-            fields["event_created_at"] = _decode_timestamp(value, "event_created_at")
+            fields["event_created_at"] = decode_timestamp(value, "event_created_at")
         for key in _TIMESTAMP_FIELDS:
             value = data.get(key)
             if value is not None:
-                fields[key] = _decode_timestamp(value, key)
+                fields[key] = decode_timestamp(value, key)
         value = data.get("event_path", _MISSING)
         if value is not _MISSING:
-            fields["event_path"] = _str_list(value, "event_path")
+            fields["event_path"] = str_list(value, "event_path")
         value = data.get("event_pending_bus_count", _MISSING)
         if value is not _MISSING:
             if type(value) is not int or value < 0:
                 raise EventDecodeError(
                     "event_pending_bus_count must be a non-negative integer,"
-                    f" got {_short_repr(value)}"
+                    f" got {short_repr(value)}"
                 )
             fields["event_pending_bus_count"] = value
         value = data.get("event_blocks_parent_completion", _MISSING)
@@ -730,12 +596,12 @@ class EventConverter(JsonConverter):
             if type(value) is not bool:
                 raise EventDecodeError(
                     "event_blocks_parent_completion must be a boolean,"
-                    f" got {_short_repr(value)}"
+                    f" got {short_repr(value)}"
                 )
             fields["event_blocks_parent_completion"] = value
         value = data.get("event_emitted_by_handler_id")
         if value is not None:
-            fields["event_emitted_by_handler_id"] = _optional_str(
+            fields["event_emitted_by_handler_id"] = optional_str(
                 value, "event_emitted_by_handler_id"
             )
 
@@ -744,14 +610,14 @@ class EventConverter(JsonConverter):
     ) -> dict[str, EventResult[Any]]:
         if not isinstance(value, Mapping):
             raise EventDecodeError(
-                f"event_results must be an object, got {_short_repr(value)}"
+                f"event_results must be an object, got {short_repr(value)}"
             )
         results: dict[str, EventResult[Any]] = {}
         for handler_id, raw in cast(Mapping[object, object], value).items():
             if not isinstance(handler_id, str) or not isinstance(raw, Mapping):
                 raise EventDecodeError(
                     f"event_results entries must be objects keyed by handler id,"
-                    f" got {_short_repr(handler_id)}: {_short_repr(raw)}"
+                    f" got {short_repr(handler_id)}: {short_repr(raw)}"
                 )
             try:
                 results[handler_id] = self._structure_result(
@@ -761,51 +627,70 @@ class EventConverter(JsonConverter):
                 raise
             except Exception as exc:
                 raise EventDecodeError(
-                    f"event_results[{handler_id!r}]: {_describe(exc)}"
+                    f"event_results[{handler_id!r}]: {describe(exc)}"
                 ) from exc
         return results
 
     def _structure_result(
         self, event: BaseEvent[Any], handler_id: str, raw: Mapping[str, object]
     ) -> EventResult[Any]:
-        def text(key: str, default: str) -> str:
-            value = raw.get(key)
-            return default if value is None else _structure_str(value, None)
+        get = raw.get
+        text: dict[str, str] = {}
+        for key, default in (
+            ("id", ""),
+            ("event_id", event.event_id),
+            ("handler_id", handler_id),
+            ("handler_name", "anonymous"),
+            ("eventbus_id", ""),
+            ("eventbus_name", ""),
+        ):
+            value = get(key)
+            text[key] = default if value is None else structure_str(value, None)
+        if not text["id"]:
+            text["id"] = new_id()
 
-        status = raw.get("status", "pending")
+        status = get("status", "pending")
         try:
             parsed_status = EventResultStatus(cast(str, status))
         except ValueError:
             raise EventDecodeError(
                 f"result status must be one of 'pending', 'started', 'completed',"
-                f" 'error', got {_short_repr(status)}"
+                f" 'error', got {short_repr(status)}"
             ) from None
-        timeout = raw.get("timeout")
-        children = raw.get("event_children")
-        child_ids = [] if children is None else _str_list(children, "event_children")
-        value = raw.get("result")
-        if value is not None and event.event_result_type is not None:
-            value = self.structure(value, event.event_result_type)
-        error = raw.get("error")
-        return EventResult[Any](
-            id=text("id", "") or new_id(),
+        timeout = get("timeout")
+        children = get("event_children")
+        result: Any = get("result")
+        result_type: Any = event.event_result_type
+        if result is not None and result_type is not None:
+            result = self.get_structure_hook(result_type)(result, result_type)
+        error = get("error")
+        extra = (
+            {k: v for k, v in raw.items() if k not in _RESULT_KEYS}
+            if raw.keys() - _RESULT_KEYS
+            else {}
+        )
+        entry: EventResult[Any] = EventResult(
             status=parsed_status,
-            event_id=text("event_id", event.event_id),
-            handler_id=text("handler_id", handler_id),
-            handler_name=text("handler_name", "anonymous"),
-            eventbus_id=text("eventbus_id", ""),
-            eventbus_name=text("eventbus_name", ""),
-            timeout=None if timeout is None else _structure_float(timeout, None),
-            started_at=_optional_datetime(raw.get("started_at")),
-            completed_at=_optional_datetime(raw.get("completed_at")),
-            result=value,
+            timeout=None if timeout is None else structure_float(timeout, None),
+            started_at=optional_datetime(get("started_at")),
+            completed_at=optional_datetime(get("completed_at")),
+            result=result,
             error=None if error is None else error_from_json(error),
             # Loaded children are only ids: the event objects live in another
             # process. They are kept and written back out as the same ids.
-            foreign_children=child_ids,
-            extra={k: v for k, v in raw.items() if k not in _RESULT_KEYS},
-            result_type=event.event_result_type,
+            foreign_children=(
+                [] if children is None else str_list(children, "event_children")
+            ),
+            extra=extra,
+            result_type=result_type,
+            id=text["id"],
+            event_id=text["event_id"],
+            handler_id=text["handler_id"],
+            handler_name=text["handler_name"],
+            eventbus_id=text["eventbus_id"],
+            eventbus_name=text["eventbus_name"],
         )
+        return entry
 
 
 def _construct(cls: type[BaseEvent[Any]], kwargs: dict[str, Any]) -> BaseEvent[Any]:
@@ -815,28 +700,28 @@ def _construct(cls: type[BaseEvent[Any]], kwargs: dict[str, Any]) -> BaseEvent[A
         raise EventDecodeError(f"cannot build {cls.__name__}: {exc}") from exc
 
 
-def _str_list(value: object, key: str) -> list[str]:
-    """A copy of ``value`` if it is a JSON array of strings."""
-    if _is_str_list(value):
-        return value.copy()
-    raise EventDecodeError(f"{key} must be a list of strings, got {_short_repr(value)}")
-
-
-def _is_str_list(value: object) -> TypeGuard[list[str]]:
-    return type(value) is list and all(
-        isinstance(v, str) for v in cast(list[object], value)
-    )
-
-
 def _is_event(value: object) -> bool:
     return isinstance(value, BaseEvent)
 
 
-def _decode_timestamp(value: object, key: str) -> datetime:
+_AS_IS: dict[object, frozenset[type]] = {
+    str: frozenset({str}),
+    int: frozenset({int}),
+    float: frozenset({float}),
+    bool: frozenset({bool}),
+    type(None): frozenset({type(None)}),
+    str | None: frozenset({str, type(None)}),
+    int | None: frozenset({int, type(None)}),
+    float | None: frozenset({float, type(None)}),
+    bool | None: frozenset({bool, type(None)}),
+}
+
+
+def _as_is_types(tp: object) -> frozenset[type]:
     try:
-        return parse_datetime(value)
-    except (TypeError, ValueError) as exc:
-        raise EventDecodeError(f"{key}: {exc}") from None
+        return _AS_IS.get(tp, frozenset())
+    except TypeError:  # an unhashable annotation
+        return frozenset()
 
 
 def _is_scalar(tp: object) -> bool:
@@ -846,17 +731,10 @@ def _is_scalar(tp: object) -> bool:
         return False
 
 
-def _copy_json(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _copy_json(v) for k, v in cast(dict[str, object], value).items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in cast(list[object], value)]
-    return value
-
-
 def _is_event_class(cl: object) -> bool:
     """True for event classes, parameterised (``BaseEvent[Any]``) or not."""
-    cl = typing.get_origin(cl) or cl
+    if not isinstance(cl, type):
+        cl = typing.get_origin(cl)
     return isinstance(cl, type) and issubclass(cl, BaseEvent)
 
 
