@@ -129,12 +129,6 @@ def programs(draw: st.DrawFn) -> Program:
         # for it, may hold.
         above = max(maybe | reserved) + 1
         targets = {j: list(HOWS) for j in sorted(surely)}
-        for j in lent & surely:
-            # Known bug (see the test of lent slots below): an event queued
-            # on a lent bus while the borrower still runs is processed by the
-            # lender at once, beside the borrower. Only awaiting at once
-            # keeps the slot to one task.
-            targets[j] = ["await", "completed"]
         targets.update({j: [*HOWS, "await"] for j in range(above, bus_count)})
         scripts = []
         for _ in patterns[bus]:
@@ -775,15 +769,6 @@ async def test_awaiting_a_child_on_another_bus_runs_its_later_descendants_on_hel
     assert trace == ["C emitted D", "D ran", "P saw C completed"]
 
 
-LENT_SLOT_BUG = (
-    "bug: a handler awaiting an event on another bus lends it its slots but"
-    " does not stay passive: woken by a new run of a descendant, wait_immediate"
-    " (_advance) processes it inline in the lender's task, and runs it lends"
-    " out again to further borrowers, so two tasks use one bus-serial slot"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=LENT_SLOT_BUG)
 @pytest.mark.parametrize("second_user", ["lender", "other borrower"])
 async def test_a_lent_slot_is_used_by_one_task_at_a_time(
     autojump_clock: trio.testing.MockClock, second_user: str
@@ -794,7 +779,8 @@ async def test_a_lent_slot_is_used_by_one_task_at_a_time(
     D without awaiting it: onto A ("lender": P itself then processes D), or
     onto a third bus whose handler awaits F on A ("other borrower": D is lent
     P's slots too). Either way, two events hold A's one bus-serial slot at
-    once; with C on A itself, D would wait until E was done.
+    once unless the lender stays off its slots while its loan runs, and
+    lends them to one run at a time.
     """
     spans: dict[str, tuple[float, float]] = {}
     async with AsyncExitStack() as stack:

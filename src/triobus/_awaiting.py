@@ -7,15 +7,18 @@ On other buses the event moves to the front of the queue. The event's
 queued descendants are part of it (an event is a nursery of its children),
 so they are processed the same way before the wait for completion.
 
-A handler that waits for an event queued on another bus lends it its slots:
-while it is blocked, nothing else can use them, so the awaited event's own
-handlers may queue-jump their children onto the lender's buses. Without
-this, a parent on bus A awaiting a child on bus B that awaits a grandchild
-on A would deadlock.
+A handler that waits for an event queued on another bus lends it its slots,
+so the awaited event's own handlers may queue-jump their children onto the
+lender's buses. Without this, a parent on bus A awaiting a child on bus B
+that awaits a grandchild on A would deadlock. The slots are still used by
+one task at a time: the lender lends to one run at once, stays off the
+slots while that run is processing, and takes back a loan that has not
+started before processing anything inline itself.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, TypeVar
 
 import trio
@@ -59,9 +62,9 @@ def _holds_slot(frame: HandlerFrame, run: BusRun) -> bool:
 def _queued_runs(event: BaseEvent[Any]) -> list[BusRun]:
     """Queued runs of ``event`` and its linked descendants, parents first."""
     found: list[BusRun] = []
-    pending = [event]
+    pending = deque([event])
     while pending:
-        current = pending.pop(0)
+        current = pending.popleft()
         runtime: EventRuntime = runtime_of(current)
         if runtime.done.is_set():
             continue
@@ -82,43 +85,58 @@ async def wait_immediate(event: E) -> E:
         return event
 
     _check_not_own_ancestor(event, frame)
-    lent: list[BusRun] = []
     try:
         while not runtime.done.is_set():
-            if await _advance(event, frame, lent):
+            if await _advance(event, frame):
                 continue
-            # Nothing to do inline now; sleep until the event completes or it
-            # (or a descendant) gets a new run that this task might process.
+            # Nothing to do inline now; sleep until the event completes, or
+            # it or a descendant gets a new run or finishes one.
             if runtime.watchers is None:
                 runtime.watchers = trio.lowlevel.ParkingLot()
             await runtime.watchers.park()
     finally:
-        for run in lent:
-            if run.borrowed is frame and run.state is RunState.QUEUED:
-                run.borrowed = None  # the lender stopped waiting
+        _revoke_loan(frame)
     await trio.lowlevel.checkpoint()
     return event
 
 
-async def _advance(
-    event: BaseEvent[Any], frame: HandlerFrame, lent: list[BusRun]
-) -> bool:
+def _revoke_loan(frame: HandlerFrame) -> None:
+    """Take back a loan the borrower has not started using."""
+    loan = frame.loan
+    if loan is not None and loan.state is RunState.QUEUED:
+        loan.borrowed = None
+        frame.loan = None
+
+
+async def _advance(event: BaseEvent[Any], frame: HandlerFrame) -> bool:
     """Process inline what this task may; send the rest to the queue front.
+
+    The frame's slots are used by one task at a time: while a run it lent
+    them to is running, this task leaves them alone; before using them
+    itself, it takes back a loan that has not started.
 
     Returns:
         Whether anything was processed, so the caller should look again.
     """
+    loan = frame.loan
+    if loan is not None:
+        if loan.state is RunState.RUNNING:
+            return False  # noqa: ASYNC910 - the borrower holds the slots now
+        if loan.state is RunState.DONE:
+            frame.loan = None
     progressed = False
     for run in _queued_runs(event):
         if run.state is not RunState.QUEUED:
             continue  # processed meanwhile by an earlier run of this loop
         if _holds_slot(frame, run):
+            _revoke_loan(frame)
             await process_run(run.bus, run, frame)
             progressed = True
-        elif run.borrowed is None:
+            continue
+        if frame.loan is None and run.borrowed is None:
             run.borrowed = frame
-            lent.append(run)
-            run.core.move_to_front(run)
+            frame.loan = run
+        run.core.move_to_front(run)
     # The caller loops and checkpoints; one pass may legitimately not yield.
     return progressed  # noqa: ASYNC910
 

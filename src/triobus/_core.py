@@ -158,6 +158,7 @@ class BusCore:
                 continue
             run.state = RunState.RUNNING
             self.queued -= 1
+            self.completed += 1
             event = run.event
             for handler in self.handlers_for(event.event_type):
                 if handler.id in event.event_results:

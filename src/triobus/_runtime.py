@@ -90,6 +90,8 @@ class HandlerFrame:
     held: frozenset[str]
     #: Whether this task holds the ``global-serial`` lock of the run.
     holds_global: bool
+    #: The run this frame's task lent its slots to while it waits, if any.
+    loan: BusRun | None = None
 
     def chain(self) -> list[HandlerFrame]:
         """This frame and its enclosing frames, innermost first."""
@@ -120,6 +122,9 @@ def finish_run(run: BusRun) -> None:
     runtime: EventRuntime = runtime_of(event)
     runtime.pending -= 1
     event.event_pending_bus_count = runtime.pending
+    if run.borrowed is not None:
+        # The lender stays off its slots while the loan runs; wake it.
+        notify_watchers(event)
     maybe_complete(event)
 
 
