@@ -178,22 +178,6 @@ def peak_once(runner: Callable[[Body, Probe], int], body: Body) -> float:
     return probe.peak_bytes
 
 
-def measure(
-    runner: Callable[[Body, Probe], int],
-    body: Body,
-    *,
-    repeat: int,
-    memory: bool = True,
-) -> Measured:
-    """Best wall time of ``repeat`` timing passes, then one memory pass."""
-    units, best = 0, math.inf
-    for _ in range(repeat):
-        units, seconds = time_once(runner, body)
-        best = min(best, seconds)
-    peak = peak_once(runner, body) if memory else math.nan
-    return Measured(units=units, seconds=best, peak_bytes=peak)
-
-
 def measure_pair(
     trio_body: Body, abx_body: Body, *, repeat: int
 ) -> tuple[Measured, Measured]:
@@ -614,6 +598,8 @@ class Row:
 class Report:
     rows: list[Row] = field(default_factory=list)
     floor: dict[str, Measured] = field(default_factory=dict)
+    #: Triobus scenarios 1 and 6, timed in the same rounds as the floor.
+    floor_bus: dict[str, Measured] = field(default_factory=dict)
     scaling: list[tuple[str, str, Measured, str, Measured]] = field(
         default_factory=list
     )
@@ -659,48 +645,83 @@ def run_scenarios(scale: int, repeat: int, report: Report) -> None:
         )
 
 
+def interleaved(bodies: list[Body], repeat: int) -> list[Measured]:
+    """Best wall time of each triobus body, one pass of each per round.
+
+    Comparisons within a group (floor against bus, small against large) then
+    see the same machine load, even when the load drifts during the run.
+    """
+    best = [math.inf] * len(bodies)
+    units = [0] * len(bodies)
+    for _ in range(repeat):
+        for i, body in enumerate(bodies):
+            units[i], seconds = time_once(run_trio, body)
+            best[i] = min(best[i], seconds)
+    return [Measured(u, b, math.nan) for u, b in zip(units, best, strict=True)]
+
+
 def run_floor(scale: int, repeat: int, report: Report) -> None:
-    n = 50_000 // scale
-    progress("Trio floor")
-    for name, body in (
-        ("memory-channel hop", floor_channel_hop(n)),
-        ("task spawn", floor_task_spawn(n)),
-        ("cancel scope", floor_cancel_scope(n)),
-    ):
-        report.floor[name] = measure(run_trio, body, repeat=repeat, memory=False)
+    """The floor parts, timed in the same rounds as triobus scenarios 1 and 6."""
+    n, n10k = 50_000 // scale, 10_000 // scale
+    progress("Trio floor (interleaved with triobus scenarios 1 and 6)")
+    names = ["memory-channel hop", "task spawn", "cancel scope", "1", "6"]
+    bodies = [
+        floor_channel_hop(n),
+        floor_task_spawn(n),
+        floor_cancel_scope(n),
+        trio_one_bus(n),
+        trio_one_at_a_time(n10k),
+    ]
+    for name, measured in zip(names, interleaved(bodies, repeat), strict=True):
+        if name.isdigit():
+            report.floor_bus[name] = measured
+        else:
+            report.floor[name] = measured
 
 
 def run_scaling(scale: int, repeat: int, report: Report) -> None:
+    """Each group of sizes timed in the same rounds."""
     n = 50_000 // scale
     progress("scaling")
-    history_100 = trio_one_bus(n, history=100, prefill=100)
-    cases: list[tuple[str, str, Body, str, Body]] = [
-        ("history", "max_history_size=100, 100 prefilled", history_100,
-         "max_history_size=1000, 1000 prefilled",
-         trio_one_bus(n, history=1000, prefill=1000)),
-        ("history", "max_history_size=100, 100 prefilled", history_100,
-         "max_history_size=None, 10000 prefilled",
-         trio_one_bus(n, history=None, prefill=10_000)),
-        ("handlers (per handler)", f"1 handler, {n} events",
-         trio_one_bus(n, handlers=1),
-         f"10 handlers, {n // 10} events",
-         trio_one_bus(n // 10, handlers=10)),
-        ("buses", f"50 buses x {n // 50} events",
-         trio_many_buses(50, n // 50),
-         f"500 buses x {n // 500} events",
-         trio_many_buses(500, n // 500)),
-    ]  # fmt: skip
-    measured: dict[int, Measured] = {}
-    for dimension, small_name, small, large_name, large in cases:
-        results = []
-        for body in (small, large):
-            key = id(body)
-            if key not in measured:
-                measured[key] = measure(run_trio, body, repeat=repeat, memory=False)
-            results.append(measured[key])
-        report.scaling.append(
-            (dimension, small_name, results[0], large_name, results[1])
+    small = "max_history_size=100, 100 prefilled"
+    h100, h1000, hnone = interleaved(
+        [
+            trio_one_bus(n, history=100, prefill=100),
+            trio_one_bus(n, history=1000, prefill=1000),
+            trio_one_bus(n, history=None, prefill=10_000),
+        ],
+        repeat,
+    )
+    report.scaling.append(
+        ("history", small, h100, "max_history_size=1000, 1000 prefilled", h1000)
+    )
+    report.scaling.append(
+        ("history", small, h100, "max_history_size=None, 10000 prefilled", hnone)
+    )
+    one, ten = interleaved(
+        [trio_one_bus(n, handlers=1), trio_one_bus(n // 10, handlers=10)], repeat
+    )
+    report.scaling.append(
+        (
+            "handlers (per handler call)",
+            f"1 handler, {n} events",
+            one,
+            f"10 handlers, {n // 10} events",
+            ten,
         )
+    )
+    fifty, five_hundred = interleaved(
+        [trio_many_buses(50, n // 50), trio_many_buses(500, n // 500)], repeat
+    )
+    report.scaling.append(
+        (
+            "buses",
+            f"50 buses x {n // 50} events",
+            fifty,
+            f"500 buses x {n // 500} events",
+            five_hundred,
+        )
+    )
 
 
 def us(value: float) -> str:
@@ -743,22 +764,15 @@ def print_report(report: Report, elapsed: float, quick: bool, repeat: int) -> No
         for name, m in report.floor.items():
             print(f"| {name} | {us(m.ms_per_unit)} |")
         print(f"| **floor of one event** | **{us(floor)}** |")
-        by_number = {row.number: row for row in report.rows}
-        lines = []
-        for number in ("1", "6"):
-            found = by_number.get(number)
-            if found is not None:
-                multiple = found.trio.ms_per_unit / floor
-                goal = "yes" if multiple <= 2 else "**no**"
-                lines.append(
-                    f"| {number} | {us(found.trio.ms_per_unit)} | {multiple:.1f}x"
-                    f" | {goal} |"
-                )
-        if lines:
-            print()
-            print("| # | triobus us/event | multiple of floor | <=2x |")
-            print("|---|---:|---:|:-:|")
-            print("\n".join(lines))
+        print()
+        print("| # | triobus us/event (same rounds) | multiple of floor | <=2x |")
+        print("|---|---:|---:|:-:|")
+        for number, measured in report.floor_bus.items():
+            multiple = measured.ms_per_unit / floor
+            goal = "yes" if multiple <= 2 else "**no**"
+            print(
+                f"| {number} | {us(measured.ms_per_unit)} | {multiple:.1f}x | {goal} |"
+            )
 
     if report.scaling:
         print()

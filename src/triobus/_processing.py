@@ -81,6 +81,8 @@ class _Pass:
     outer: HandlerFrame | None
     held: frozenset[str]
     holds_global: bool
+    #: Whether the parent's deadline, not the event's own budget, binds.
+    capped: bool = False
     winner: EventResult[Any] | None = None
     nursery_scope: trio.CancelScope | None = None
 
@@ -112,7 +114,8 @@ async def process_run(  # noqa: ASYNC910
         budget = _budget(bus.event_timeout)
     now = trio.current_time()
     deadline = now + budget if budget is not None else math.inf
-    if runtime.cap < deadline:
+    capped = runtime.cap < deadline
+    if capped:
         # Only a budget the event asked for itself is worth a warning; the
         # bus default routinely outlasts what a nested parent has left.
         if event.event_timeout and runtime.cap < math.inf:
@@ -158,6 +161,7 @@ async def process_run(  # noqa: ASYNC910
         outer=outer,
         held=held,
         holds_global=holds_global,
+        capped=capped,
     )
     slow = event.event_slow_timeout
     if slow is None:
@@ -194,9 +198,9 @@ async def process_run(  # noqa: ASYNC910
 
 
 def _budget_text(state: _Pass) -> str:
-    if state.budget is not None and state.deadline >= state.run.queued_at + 0:
-        return f"{state.budget}s"
-    return "its parent"
+    if state.capped:
+        return "its parent's remaining time"
+    return f"{state.budget}s"
 
 
 def _pending_result(
