@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("triobus.bus")
 
-_FATAL = (trio.Cancelled, KeyboardInterrupt, SystemExit)
-
 
 def event_concurrency(event: BaseEvent[Any], bus: EventBus) -> EventConcurrency:
     """The event's concurrency mode on ``bus``: its own, else the bus's."""
@@ -317,13 +315,15 @@ async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
             except Exception as exc:
                 error = exc
             except BaseExceptionGroup as group:
-                # Cancellation mixed with ordinary errors: the cancellation
-                # goes on up; the errors are only worth a debug line now.
-                fatal, rest = group.split(_FATAL)
+                # Cancellation (or KeyboardInterrupt, SystemExit, any other
+                # BaseException) mixed with ordinary errors: the former goes
+                # on up; the errors are only worth a debug line now. A group
+                # of Exceptions alone was caught above.
+                rest, fatal = group.split(Exception)
                 if rest is not None:
                     logger.debug("%s raised while cancelled: %r", handler.label, rest)
-                if fatal is not None:
-                    raise fatal from None
+                assert fatal is not None  # a BaseExceptionGroup holds one
+                raise fatal from None
     except BaseException:
         # Cancelled from outside the handler (event budget, ``first`` winner,
         # bus closing, the awaiting task), or KeyboardInterrupt/SystemExit.
