@@ -31,7 +31,7 @@ from ._event import (
 )
 from ._handlers import EventHandler, HandlerFunc
 from ._history import History, make_predicate
-from ._runtime import BusRun, EventRuntime, notify_watchers
+from ._runtime import BusRun, EventRuntime, HandlerFrame, notify_watchers
 from ._util import new_id, utc_now
 
 logger = logging.getLogger("triobus.bus")
@@ -293,7 +293,9 @@ class EventBus:
 
         frame = active_frame()
         runtime: EventRuntime | None = runtime_of(event)
-        if frame is not None and trio.current_effective_deadline() == -math.inf:
+        # Inside a handler, what it has left becomes a new child's deadline.
+        left = math.inf if frame is None else trio.current_effective_deadline()
+        if left == -math.inf:
             # A handler that was cut off but keeps running: what it emits now
             # is late and is discarded.
             logger.debug(
@@ -314,7 +316,7 @@ class EventBus:
             runtime = EventRuntime(context=contextvars.copy_context())
             set_runtime(event, runtime)
             if frame is not None and _is_new_child(event, frame.event):
-                self._link(event, runtime, frame)
+                self._link(event, runtime, frame, left)
         event.event_path.append(self.label)
         run = BusRun(self, self._core, event, queued_at=trio.current_time())
         runtime.runs[self.id] = run
@@ -364,7 +366,13 @@ class EventBus:
                 f" (max_history_size={self.max_history_size}, max_history_drop=False)"
             )
 
-    def _link(self, event: BaseEvent[Any], runtime: EventRuntime, frame: Any) -> None:
+    def _link(
+        self,
+        event: BaseEvent[Any],
+        runtime: EventRuntime,
+        frame: HandlerFrame,
+        cap: float,
+    ) -> None:
         parent = frame.event
         parent_runtime: EventRuntime = runtime_of(parent)
         if event.event_parent_id is None:
@@ -372,7 +380,7 @@ class EventBus:
         event.event_emitted_by_handler_id = frame.handler.id
         event.event_blocks_parent_completion = True
         runtime.parent = parent
-        runtime.cap = trio.current_effective_deadline()
+        runtime.cap = cap
         parent_runtime.children.append(event)
         parent_runtime.open_children += 1
         frame.result.event_children.append(event)

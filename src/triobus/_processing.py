@@ -164,13 +164,7 @@ async def process_run(  # noqa: ASYNC910
     slow = event.event_slow_timeout
     if slow is None:
         slow = bus.event_slow_timeout
-    watch = run.core.slow.watch(
-        slow,
-        lambda elapsed: (
-            f"slow event: {event.label} on {bus.label} still running after"
-            f" {elapsed:.3f}s"
-        ),
-    )
+    watch = run.core.slow.watch(slow, "slow event: %s on %s", event.label, bus.label)
     reason = "it was cancelled from outside (bus closing or its awaiter cancelled)"
     try:
         with trio.CancelScope(deadline=deadline) as scope:  # noqa: ASYNC912
@@ -264,7 +258,7 @@ async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
     if result.is_final:
         await trio.lowlevel.checkpoint()
         return
-    if trio.current_effective_deadline() <= trio.current_time():
+    if state.deadline <= trio.current_time():
         # The event's time ran out before this handler's turn (for example a
         # child whose inherited deadline passed while it was queued): it
         # never starts. The checkpoint delivers the cancellation.
@@ -299,31 +293,22 @@ async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
     if slow is None:
         slow = bus.event_handler_slow_timeout
     watch = state.run.core.slow.watch(
-        slow,
-        lambda elapsed: (
-            f"slow handler: {handler.label} for {event.label} on {bus.label}"
-            f" still running after {elapsed:.3f}s"
-        ),
+        slow, "slow handler: %s for %s on %s", handler.label, event.label, bus.label
     )
     value: object = None
     error: Exception | None = None
     try:
-        own_scope = trio.CancelScope(deadline=own_deadline if scoped else math.inf)
-        with own_scope as scope:  # noqa: ASYNC912 - sync handlers never yield
-            try:
-                value = await _call(handler, event, context)
-            except Exception as exc:
-                error = exc
-            except BaseExceptionGroup as group:
-                # Cancellation (or KeyboardInterrupt, SystemExit, any other
-                # BaseException) mixed with ordinary errors: the former goes
-                # on up; the errors are only worth a debug line now. A group
-                # of Exceptions alone was caught above.
-                rest, fatal = group.split(Exception)
-                if rest is not None:
-                    logger.debug("%s raised while cancelled: %r", handler.label, rest)
-                assert fatal is not None  # a BaseExceptionGroup holds one
-                raise fatal from None
+        # A handler that swallowed its cancellation and returned is cut off
+        # at the checkpoint after the call: what it returned is late.
+        if scoped:
+            with trio.CancelScope(deadline=own_deadline) as scope:
+                value, error = await _guarded_call(handler, event, context)
+                await trio.lowlevel.checkpoint_if_cancelled()
+            timed_out = scope.cancel_called
+        else:
+            value, error = await _guarded_call(handler, event, context)
+            await trio.lowlevel.checkpoint_if_cancelled()
+            timed_out = False
     except BaseException:
         # Cancelled from outside the handler (event budget, ``first`` winner,
         # bus closing, the awaiting task), or KeyboardInterrupt/SystemExit.
@@ -333,7 +318,27 @@ async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
     finally:
         state.run.core.slow.finish(watch)
 
-    _record(state, handler, result, scope.cancel_called, own, value, error)
+    _record(state, handler, result, timed_out, own, value, error)
+
+
+async def _guarded_call(  # noqa: ASYNC910 - sync handlers run inline
+    handler: EventHandler, event: BaseEvent[Any], context: contextvars.Context
+) -> tuple[object, Exception | None]:
+    """Call the handler; return its value, or the Exception it raised."""
+    try:
+        return await _call(handler, event, context), None
+    except Exception as exc:
+        return None, exc
+    except BaseExceptionGroup as group:
+        # Cancellation (or KeyboardInterrupt, SystemExit, any other
+        # BaseException) mixed with ordinary errors: the former goes on up;
+        # the errors are only worth a debug line now. A group of Exceptions
+        # alone was caught above.
+        rest, fatal = group.split(Exception)
+        if rest is not None:
+            logger.debug("%s raised while cancelled: %r", handler.label, rest)
+        assert fatal is not None  # a BaseExceptionGroup holds one
+        raise fatal from None
 
 
 def _record(
@@ -353,11 +358,6 @@ def _record(
         error = EventHandlerTimeoutError(
             f"handler {handler.label} for {event.label} timed out after {own}s"
         )
-    elif trio.current_effective_deadline() == -math.inf:
-        # The handler swallowed a cancellation from outside and returned:
-        # whatever it returned is late and is discarded.
-        _abort(state, result, _outer_reason(state))
-        return
     elif state.winner is not None:
         _abort(state, result, "another handler's result won (completion 'first')")
         return

@@ -1,19 +1,19 @@
-"""Slow-work warnings: one watcher task per bus, driven by a deadline heap.
+"""Slow-work warnings: one watcher task per bus, no polling.
 
-Every handler call and event processing registers a deadline. The watcher
-sleeps until the earliest one and logs a WARNING for work still running
-then. Nothing is polled and nothing is cancelled: a warning is only a log
-line. Finished work is removed lazily; the heap is rebuilt when dead entries
-outnumber live ones, so its size follows the amount of running work.
+Every handler call and event processing registers its start with a slow
+threshold. Registrations with the same threshold arrive in start order, so
+each threshold keeps a FIFO queue whose head expires first; the watcher
+sleeps until the earliest head and logs a WARNING for work still running
+then. Finished work leaves its queue as soon as it reaches the head, so the
+queues hold only the window of work in flight. A warning never cancels
+anything.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import math
-from collections.abc import Callable
+from collections import deque
 
 import attrs
 import trio
@@ -23,10 +23,13 @@ logger = logging.getLogger("triobus.bus")
 
 @attrs.define(eq=False)
 class SlowWatch:
-    """A registration: ``done`` is set when the watched work ends."""
+    """One registration; the message is only formatted if it fires."""
 
+    when: float
+    threshold: float
     started: float
-    describe: Callable[[float], str]
+    template: str
+    args: tuple[object, ...]
     done: bool = False
 
 
@@ -34,50 +37,59 @@ class SlowWatcher:
     """Logs once for each registration whose work outlives its threshold."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, SlowWatch]] = []
-        self._counter = itertools.count()
-        self._dead = 0
+        self._queues: dict[float, deque[SlowWatch]] = {}
         self._scope: trio.CancelScope | None = None
 
     def watch(
-        self, threshold: float | None, describe: Callable[[float], str]
+        self, threshold: float | None, template: str, *args: object
     ) -> SlowWatch | None:
-        """Register work that started now; None when there is no threshold."""
+        """Register work that starts now; None when there is no threshold.
+
+        Args:
+            threshold: Seconds after which the work counts as slow.
+            template: A ``%``-style message; the elapsed seconds are
+                appended as a last ``%.3f`` argument.
+            *args: The message's arguments.
+        """
         if not threshold:
             return None
         now = trio.current_time()
-        item = SlowWatch(now, describe)
-        when = now + threshold
-        heapq.heappush(self._heap, (when, next(self._counter), item))
+        item = SlowWatch(now + threshold, threshold, now, template, args)
+        queue = self._queues.get(threshold)
+        if queue is None:
+            queue = self._queues[threshold] = deque()
+        queue.append(item)
         scope = self._scope
-        if scope is not None and when < scope.deadline:
-            scope.deadline = when
+        if len(queue) == 1 and scope is not None and item.when < scope.deadline:
+            scope.deadline = item.when
         return item
 
     def finish(self, item: SlowWatch | None) -> None:
         """Mark watched work as ended."""
-        if item is None or item.done:
+        if item is None:
             return
         item.done = True
-        self._dead += 1
-        if self._dead > 256 and self._dead * 2 > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2].done]
-            heapq.heapify(self._heap)
-            self._dead = 0
+        queue = self._queues[item.threshold]
+        while queue and queue[0].done:
+            queue.popleft()
 
     async def run(self) -> None:
         """The watcher loop; runs in the bus's nursery until it is cancelled."""
         while True:
-            deadline = self._heap[0][0] if self._heap else math.inf
-            with trio.CancelScope(deadline=deadline) as scope:
+            heads = [queue[0].when for queue in self._queues.values() if queue]
+            with trio.CancelScope(deadline=min(heads, default=math.inf)) as scope:
                 self._scope = scope
                 await trio.sleep_forever()
             self._scope = None
             now = trio.current_time()
-            while self._heap and self._heap[0][0] <= now:
-                _, _, item = heapq.heappop(self._heap)
-                if item.done:
-                    self._dead -= 1
-                    continue
-                item.done = True
-                logger.warning("%s", item.describe(now - item.started))
+            for queue in self._queues.values():
+                while queue and (queue[0].done or queue[0].when <= now):
+                    item = queue.popleft()
+                    if not item.done:
+                        item.done = True
+                        elapsed = now - item.started
+                        logger.warning(
+                            item.template + " still running after %.3fs",
+                            *item.args,
+                            elapsed,
+                        )
