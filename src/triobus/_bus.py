@@ -7,7 +7,7 @@ import logging
 import math
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Never, Self, TypeVar, cast, overload
 
 import attrs
 import trio
@@ -173,10 +173,34 @@ class EventBus:
 
     # -- registration -------------------------------------------------------
 
+    @overload
+    def on(
+        self,
+        event_pattern: type[E],
+        handler: Callable[[E], object],
+        *,
+        handler_timeout: float | None = None,
+        handler_slow_timeout: float | None = None,
+        run_in_thread: bool = False,
+        thread_limiter: trio.CapacityLimiter | None = None,
+    ) -> EventHandler: ...
+
+    @overload
+    def on(
+        self,
+        event_pattern: str,
+        handler: Callable[[Never], object],
+        *,
+        handler_timeout: float | None = None,
+        handler_slow_timeout: float | None = None,
+        run_in_thread: bool = False,
+        thread_limiter: trio.CapacityLimiter | None = None,
+    ) -> EventHandler: ...
+
     def on(
         self,
         event_pattern: type[BaseEvent[Any]] | str,
-        handler: HandlerFunc,
+        handler: Callable[[Never], object],
         *,
         handler_timeout: float | None = None,
         handler_slow_timeout: float | None = None,
@@ -188,7 +212,8 @@ class EventBus:
         Args:
             event_pattern: An event class (its ``event_type`` is used), an
                 ``event_type`` string, or ``"*"`` for every event.
-            handler: Any callable taking the event; async or sync.
+            handler: Any callable taking the event; async or sync. With a
+                class pattern, type checkers check it takes that class.
             handler_timeout: This registration's own budget in seconds.
             handler_slow_timeout: Warn when one call runs longer than this.
             run_in_thread: Run a sync handler in a worker thread (see
@@ -205,7 +230,8 @@ class EventBus:
         _check_seconds("handler_timeout", handler_timeout)
         _check_seconds("handler_slow_timeout", handler_slow_timeout)
         entry = EventHandler(
-            handler=handler,
+            # Typed per pattern by the overloads; stored as taking any event.
+            handler=cast(HandlerFunc, handler),
             event_pattern=pattern,
             eventbus_name=self.name,
             eventbus_id=self.id,
@@ -295,7 +321,7 @@ class EventBus:
         runtime: EventRuntime | None = runtime_of(event)
         # Inside a handler, what it has left becomes a new child's deadline.
         left = math.inf if frame is None else trio.current_effective_deadline()
-        if left == -math.inf:
+        if frame is not None and left == -math.inf:
             # A handler that was cut off but keeps running: what it emits now
             # is late and is discarded.
             logger.debug(
