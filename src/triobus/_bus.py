@@ -32,7 +32,7 @@ from ._event import (
 from ._handlers import EventHandler, HandlerFunc
 from ._history import History, make_predicate
 from ._runtime import BusRun, EventRuntime, HandlerFrame, notify_watchers
-from ._util import new_id, utc_now
+from ._util import new_id
 
 logger = logging.getLogger("triobus.bus")
 
@@ -698,4 +698,4 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return leaves
 
 
-__all__ = ["BusStatistics", "EventBus", "utc_now"]
+__all__ = ["BusStatistics", "EventBus"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ._event import BaseEvent
 from ._processing import is_first_loser, is_valid_value
@@ -61,4 +61,4 @@ def collect_results(
     return values
 
 
-__all__ = ["Any", "collect_results"]
+__all__ = ["collect_results"]
