@@ -61,11 +61,14 @@ def _holds_slot(frame: HandlerFrame, run: BusRun) -> bool:
 
 def _queued_runs(event: BaseEvent[Any]) -> list[BusRun]:
     """Queued runs of ``event`` and its linked descendants, parents first."""
+    runtime: EventRuntime = runtime_of(event)
+    if not runtime.children:  # the common case: no descendants to walk
+        return [r for r in runtime.runs.values() if r.state is RunState.QUEUED]
     found: list[BusRun] = []
     pending = deque([event])
     while pending:
         current = pending.popleft()
-        runtime: EventRuntime = runtime_of(current)
+        runtime = runtime_of(current)
         if runtime.done.is_set():
             continue
         found.extend(r for r in runtime.runs.values() if r.state is RunState.QUEUED)

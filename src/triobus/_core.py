@@ -36,6 +36,8 @@ class BusCore:
 
     def __init__(self, bus: EventBus, history: History) -> None:
         self.bus = bus
+        #: The set of slots held while processing a serial event here.
+        self.own_slot = frozenset({bus.id})
         self.history = history
         self.slow = SlowWatcher()
         self.handlers: dict[str, dict[str, EventHandler]] = {}

@@ -134,7 +134,7 @@ async def process_run(  # noqa: ASYNC910
     held = lender.held if lender is not None else frozenset[str]()
     holds_global = lender.holds_global if lender is not None else False
     if mode is not EventConcurrency.PARALLEL:
-        held = held | {bus.id}
+        held = run.core.own_slot if not held else held | run.core.own_slot
     if mode is EventConcurrency.GLOBAL_SERIAL:
         holds_global = True
     completion = event.event_handler_completion

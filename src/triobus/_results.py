@@ -10,7 +10,7 @@ import attrs
 import trio
 
 from ._enums import EventResultStatus
-from ._util import new_id, utc_now
+from ._util import new_result_id, utc_now
 
 if TYPE_CHECKING:
     from ._event import BaseEvent
@@ -47,7 +47,7 @@ class EventResult(Generic[T]):
     eventbus_id: str
     eventbus_name: str
     timeout: float | None = None
-    id: str = attrs.field(factory=new_id)
+    id: str = attrs.field(factory=new_result_id)
     status: EventResultStatus = EventResultStatus.PENDING
     started_at: datetime | None = None
     completed_at: datetime | None = None
