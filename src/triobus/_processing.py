@@ -321,14 +321,15 @@ async def _run_handler(  # noqa: ASYNC910 - sync handlers run inline
     _record(state, handler, result, timed_out, own, value, error)
 
 
-async def _guarded_call(  # noqa: ASYNC910 - sync handlers run inline
+async def _guarded_call(
     handler: EventHandler, event: BaseEvent[Any], context: contextvars.Context
 ) -> tuple[object, Exception | None]:
     """Call the handler; return its value, or the Exception it raised."""
     try:
         return await _call(handler, event, context), None
     except Exception as exc:
-        return None, exc
+        # A sync handler may fail without ever reaching a checkpoint.
+        return None, exc  # noqa: ASYNC910
     except BaseExceptionGroup as group:
         # Cancellation (or KeyboardInterrupt, SystemExit, any other
         # BaseException) mixed with ordinary errors: the former goes on up;
