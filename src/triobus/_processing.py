@@ -34,7 +34,7 @@ from ._errors import (
 )
 from ._event import BaseEvent, runtime_of
 from ._results import EventResult, mark_completed, mark_failed, mark_started
-from ._runtime import BusRun, EventRuntime, HandlerFrame, RunState, finish_run
+from ._runtime import BusRun, EventRuntime, HandlerFrame, finish_run
 from ._serialization import validate_result
 from ._util import utc_now
 
@@ -451,8 +451,3 @@ def _in_context(
         except BaseException as exc:  # noqa: ASYNC103 - thrown into the handler
             error = exc
             send_value = None
-
-
-def claimable(run: BusRun) -> bool:
-    """Whether nobody has started processing this run yet."""
-    return run.state is RunState.QUEUED
