@@ -31,6 +31,7 @@ from ._enums import EventResultStatus, EventStatus
 from ._errors import EventDecodeError, EventResultTypeError
 from ._event import (
     BUILTIN_FIELDS,
+    METADATA_FIELDS,
     BaseEvent,
     event_class_for,
     extra_payload,
@@ -97,14 +98,10 @@ _RESULT_KEYS = frozenset(
 # Built-in fields passed to ``__init__``, whose validators and converters
 # check them; the rest are set after construction, checked here.
 _STR_METADATA = ("event_id", "event_type", "event_version")
-_CHECKED_BY_INIT = (
-    "event_timeout",
-    "event_handler_timeout",
-    "event_slow_timeout",
-    "event_handler_slow_timeout",
-    "event_concurrency",
-    "event_handler_concurrency",
-    "event_handler_completion",
+_CHECKED_BY_INIT = tuple(
+    name
+    for name in METADATA_FIELDS
+    if name not in _STR_METADATA and name != "event_result_type"
 )
 _TIMESTAMP_FIELDS = ("event_started_at", "event_completed_at")
 # Private key in an event's ``__dict__``: the schema a loaded event's result
